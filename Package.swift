@@ -1,0 +1,45 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Language mode 5: the data path runs on pinned pthreads whose ownership rules
+// (one owner per connection, SPSC rings between threads; ARCHITECTURE.md) are
+// not expressible to the Swift 6 checker without blanket @unchecked Sendable.
+let fast: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
+
+let package = Package(
+    name: "rtud",
+    products: [
+        .executable(name: "rtud", targets: ["rtud"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        .target(name: "CShims", linkerSettings: [.linkedLibrary("pcap")]),
+        .target(name: "Wire", swiftSettings: fast),
+        .target(name: "Links", dependencies: ["Wire", "CShims"], swiftSettings: fast),
+        .target(name: "Stack", dependencies: ["Wire", "Links"], swiftSettings: fast),
+        .target(name: "RTUScheduler", dependencies: ["CShims"], swiftSettings: fast),
+        .target(name: "Config", dependencies: ["Wire"]),
+        .executableTarget(
+            name: "rtud",
+            dependencies: [
+                "Wire", "Links", "Stack", "RTUScheduler", "Config", "CShims",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: fast),
+
+        // Benchmarks (not tests): run by scripts/bench-*.sh, results in BENCHMARKS.md.
+        .executableTarget(name: "wire-bench", dependencies: ["Wire"], swiftSettings: fast),
+        .executableTarget(name: "link-bench", dependencies: ["Links", "Wire", "CShims"], swiftSettings: fast),
+        .executableTarget(name: "sched-bench", dependencies: ["RTUScheduler", "CShims"], swiftSettings: fast),
+
+        .testTarget(name: "WireTests", dependencies: ["Wire"]),
+        .testTarget(name: "LinksTests", dependencies: ["Links", "Wire", "CShims"]),
+        .testTarget(name: "StackTests", dependencies: ["Stack", "Links", "Wire"]),
+        .testTarget(name: "RTUSchedulerTests", dependencies: ["RTUScheduler", "CShims"]),
+        .testTarget(name: "ConfigTests", dependencies: ["Config"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["Wire", "CShims"]),
+    ],
+    swiftLanguageModes: [.v5]
+)
