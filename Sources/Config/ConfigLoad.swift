@@ -1,0 +1,40 @@
+// Reading a configuration file: TOML syntax, then types and unknown keys,
+// then the semantic rules; all problems are reported together, in file order.
+
+import Foundation
+
+extension RtudConfig {
+    /// Parses and validates `text`. `source` names the text in messages
+    /// ("rtud.toml:12: …"); `cpuCount` bounds `daemon.rt_cores`.
+    public static func parse(text: String, source: String = "rtud.toml", cpuCount: Int) throws(ConfigError) -> RtudConfig {
+        let table: TOMLTable
+        do {
+            table = try TOML.parse(text)
+        } catch {
+            throw ConfigError([ConfigProblem(source: source, line: error.line, column: error.column, message: error.message)])
+        }
+        let diagnostics = Diagnostics(source: source)
+        let config = decode(table, diagnostics)
+        for issue in config.issues(cpuCount: cpuCount) { diagnostics.add(issue) }
+        guard diagnostics.problems.isEmpty else { throw ConfigError(diagnostics.sortedProblems) }
+        return config
+    }
+
+    /// Reads, parses and validates the file at `path` (named by `path` in messages).
+    public static func load(path: String, cpuCount: Int) throws(ConfigError) -> RtudConfig {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            let reason = (error as NSError).localizedFailureReason ?? error.localizedDescription
+            throw ConfigError([ConfigProblem(source: path, message: "cannot read the file: \(reason)")])
+        }
+        guard let text = String(validating: data, as: UTF8.self) else {
+            throw ConfigError([ConfigProblem(source: path, message: "the file is not valid UTF-8")])
+        }
+        return try parse(text: text, source: path, cpuCount: cpuCount)
+    }
+
+    /// The number of CPUs of this machine, for `cpuCount`.
+    public static var machineCPUCount: Int { ProcessInfo.processInfo.processorCount }
+}
