@@ -214,6 +214,12 @@ public final class FrameBatch {
         count = 0
     }
 
+    /// Drops the last `n` handles (does not give them back).
+    public func removeLast(_ n: Int) {
+        precondition(n >= 0 && n <= count, "FrameBatch: removeLast beyond count")
+        count &-= n
+    }
+
     /// Drops the first `n` handles (already transmitted) and shifts the rest down.
     public func removeFirst(_ n: Int) {
         precondition(n >= 0 && n <= count, "FrameBatch: removeFirst beyond count")

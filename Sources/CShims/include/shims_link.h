@@ -1,7 +1,118 @@
 // Link-layer shims (TAP, AF_PACKET, libpcap). Owned by the Links module.
+//
+// Why C: TUNSETIFF and the SIOC* interface ioctls are variadic ioctl calls on
+// kernel structs (struct ifreq) Swift cannot call; TPACKET_V3 ring set-up and
+// walking needs struct tpacket_req3 / tpacket_block_desc / tpacket3_hdr and
+// acquire/release ordering on the ring's status words; sendmmsg needs struct
+// mmsghdr (_GNU_SOURCE); libpcap's headers are kept out of the Swift modules.
+// Every function returns 0 (or a non-negative value) on success and -errno on
+// failure, read immediately after the failing call.
 #ifndef RTU_SHIMS_LINK_H
 #define RTU_SHIMS_LINK_H
 #include <stdint.h>
 #include <stddef.h>
+
+// ---- TAP --------------------------------------------------------------------
+
+/// Opens /dev/net/tun (O_RDWR|O_NONBLOCK|O_CLOEXEC) and attaches it with
+/// TUNSETIFF (IFF_TAP|IFF_NO_PI) to `name` (created if absent; "" lets the
+/// kernel choose). The kernel's name is written to `name_out` (IFNAMSIZ bytes).
+/// `persist` sets TUNSETPERSIST (the device outlives the descriptor).
+/// Returns the descriptor or -errno.
+int rtu_tap_open(const char *name, int persist, char *name_out);
+
+/// Clears TUNSETPERSIST on an open TAP descriptor, so the device disappears
+/// when the last descriptor is closed.
+int rtu_tap_set_persist(int fd, int persist);
+
+// ---- Interface configuration (SIOC* ioctls on a throwaway AF_INET socket, --
+// ---- in the calling thread's network namespace) ----------------------------
+
+int rtu_if_set_up(const char *name, int up);
+int rtu_if_get_mtu(const char *name);
+int rtu_if_set_mtu(const char *name, int mtu);
+/// Reads the interface's own MAC (SIOCGIFHWADDR) into `mac[6]`.
+int rtu_if_get_hwaddr(const char *name, uint8_t *mac);
+int rtu_if_set_hwaddr(const char *name, const uint8_t *mac);
+/// if_nametoindex, with -errno on failure.
+int rtu_if_index(const char *name);
+
+// ---- AF_PACKET with a TPACKET_V3 receive ring -------------------------------
+
+/// What `rtu_packet_open` set up.
+typedef struct rtu_packet_ring {
+    int fd;
+    void *ring;            // mmap'd receive ring: block_count blocks of block_size
+    size_t ring_bytes;
+    uint32_t block_size;
+    uint32_t block_count;
+} rtu_packet_ring;
+
+/// Opens an AF_PACKET SOCK_RAW socket on `ifindex` in this order, so no frame
+/// reaches the socket before the filter: socket(protocol 0: nothing
+/// delivered) → SO_ATTACH_FILTER (if `filter` is non-NULL: a libpcap
+/// expression compiled for DLT_EN10MB) → PACKET_VERSION TPACKET_V3 →
+/// PACKET_RX_RING (block_size, block_count, frame size 2048, retire timeout
+/// `retire_ms`) → mmap → PACKET_QDISC_BYPASS → PACKET_IGNORE_OUTGOING →
+/// bind(ETH_P_ALL, ifindex). The socket is non-blocking. On failure all is
+/// undone and -errno returned (-EINVAL also for a filter that does not compile;
+/// its message goes to `errbuf`, 256 bytes, when non-NULL).
+int rtu_packet_open(int ifindex, uint32_t block_size, uint32_t block_count,
+                    uint32_t retire_ms, const char *filter, char *errbuf,
+                    rtu_packet_ring *out);
+void rtu_packet_close(rtu_packet_ring *ring);
+
+/// PACKET_ADD_MEMBERSHIP / PACKET_DROP_MEMBERSHIP with PACKET_MR_PROMISC.
+int rtu_packet_set_promisc(int fd, int ifindex, int on);
+/// PACKET_ADD_MEMBERSHIP with PACKET_MR_MULTICAST for a group MAC.
+int rtu_packet_add_multicast(int fd, int ifindex, const uint8_t *mac);
+/// PACKET_STATISTICS (tpacket_stats_v3; reading resets the kernel's counts).
+int rtu_packet_stats(int fd, uint64_t *packets, uint64_t *drops);
+
+/// One sendmmsg(2) for up to `count` frames (at most 64 per call, the caller
+/// loops). Returns the number of frames the kernel took (>= 0), or -errno
+/// when it took none (-EAGAIN: would block).
+int rtu_packet_send_batch(int fd, void *const *frames, const uint32_t *lengths, unsigned count);
+
+/// Walking the ring. A block belongs to user space once its status has
+/// TP_STATUS_USER (acquire load); user space hands it back by storing
+/// TP_STATUS_KERNEL (release store).
+static inline void *rtu_ring_block(const rtu_packet_ring *r, uint32_t index) {
+    return (uint8_t *)r->ring + (size_t)index * r->block_size;
+}
+int rtu_block_ready(const void *block);
+void rtu_block_release(void *block);
+uint32_t rtu_block_packet_count(const void *block);
+/// Offset of the first frame header from the block start.
+uint32_t rtu_block_first_offset(const void *block);
+
+/// Frame header accessors (tpacket3_hdr at `frame`).
+uint32_t rtu_frame_next_offset(const void *frame);
+uint32_t rtu_frame_snaplen(const void *frame);
+uint32_t rtu_frame_wirelen(const void *frame);
+uint32_t rtu_frame_mac_offset(const void *frame);
+/// sll_pkttype of the frame (PACKET_HOST, _BROADCAST, _MULTICAST, _OTHERHOST, _OUTGOING=4).
+uint8_t rtu_frame_pkttype(const void *frame);
+
+// ---- libpcap capture files --------------------------------------------------
+
+/// Opens a capture file for writing (pcap_open_dead(DLT_EN10MB, snaplen) +
+/// pcap_dump_open). Returns an opaque handle or NULL (message in errbuf, 256 bytes).
+void *rtu_pcap_open(const char *path, int snaplen, char *errbuf);
+void rtu_pcap_write(void *handle, int64_t sec, int32_t usec, const void *data, uint32_t caplen, uint32_t len);
+int rtu_pcap_flush(void *handle);
+void rtu_pcap_close(void *handle);
+
+// ---- Namespaces (tests, benchmarks, and rtud started outside its netns) ----
+
+/// setns(CLONE_NEWNET) of the calling thread into /var/run/netns/<name>.
+int rtu_enter_netns(const char *name);
+/// setns(CLONE_NEWNET) into the namespace open as `fd` (e.g. the one saved by rtu_netns_open_current).
+int rtu_enter_netns_fd(int fd);
+/// Opens /proc/thread-self/ns/net: the calling thread's namespace, to return to it later.
+int rtu_netns_open_current(void);
+
+/// clock_gettime(CLOCK_REALTIME) split into seconds and microseconds, for capture timestamps.
+void rtu_realtime(int64_t *sec, int32_t *usec);
 
 #endif
