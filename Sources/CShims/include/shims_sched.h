@@ -1,7 +1,80 @@
-// Scheduling shims (SCHED_FIFO, affinity, mlockall, eventfd, clocks). Owned by RTUScheduler.
+// Scheduling shims (SCHED_FIFO, affinity, mlockall, eventfd, epoll, clocks).
+// Owned by RTUScheduler. Each function exists because Swift cannot express
+// the C call directly (cpu_set_t macros, struct layouts of capget, variadic
+// prctl) or because a single call site keeps errno handling in one place.
+// Every function returns 0 on success or a positive errno value, never -1,
+// so the caller reads the error from the return value, not a racy global.
 #ifndef RTU_SHIMS_SCHED_H
 #define RTU_SHIMS_SCHED_H
 #include <stdint.h>
 #include <stddef.h>
+
+/// Pins the calling thread to one CPU (sched_setaffinity on tid 0).
+int rtu_sched_pin_self(int cpu);
+
+/// Switches the calling thread to SCHED_FIFO at `priority`
+/// (sched_setscheduler on tid 0). EPERM when neither CAP_SYS_NICE nor
+/// RLIMIT_RTPRIO permits it.
+int rtu_sched_set_fifo_self(int priority);
+
+/// Switches the calling thread to SCHED_OTHER (nice unchanged).
+int rtu_sched_set_other_self(void);
+
+/// The calling thread's policy: 1 = SCHED_FIFO, 0 = SCHED_OTHER, other
+/// values as sched_getscheduler returns them; -errno on failure.
+int rtu_sched_policy_self(void);
+
+/// Sets the calling thread's timer slack (prctl PR_SET_TIMERSLACK). SCHED_OTHER
+/// threads get 50 us by default, which would add to every wake-up.
+int rtu_sched_set_timerslack_self(unsigned long nanoseconds);
+
+/// mlockall(MCL_CURRENT | MCL_FUTURE).
+int rtu_sched_lock_memory(void);
+
+/// Whether `cap` (a CAP_* number) is in the process's effective set (capget).
+/// 1 yes, 0 no, -errno when capget failed.
+int rtu_sched_has_capability(int cap);
+
+/// The CAP_* numbers the scheduler checks, so Swift needs no kernel header.
+int rtu_sched_cap_sys_nice(void);
+int rtu_sched_cap_ipc_lock(void);
+
+/// Soft RLIMIT_RTPRIO (or RLIMIT_MEMLOCK); UINT64_MAX means unlimited.
+uint64_t rtu_sched_rlimit_rtprio(void);
+uint64_t rtu_sched_rlimit_memlock(void);
+
+/// Highest SCHED_FIFO priority on this system (sched_get_priority_max).
+int rtu_sched_fifo_max_priority(void);
+
+/// CLOCK_MONOTONIC in nanoseconds.
+int64_t rtu_sched_monotonic_ns(void);
+
+/// CLOCK_THREAD_CPUTIME_ID of the calling thread in nanoseconds.
+int64_t rtu_sched_thread_cpu_ns(void);
+
+/// clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME) until `deadline_ns`;
+/// returns 0 or EINTR (the caller re-evaluates instead of looping here).
+int rtu_sched_sleep_until(int64_t deadline_ns);
+
+/// A non-blocking, close-on-exec eventfd; returns fd or -errno.
+int rtu_sched_eventfd(void);
+
+/// Adds 1 to an eventfd. EAGAIN (counter saturated) counts as success: the
+/// reader is woken either way.
+int rtu_sched_eventfd_ring(int fd);
+
+/// Reads (and so resets) an eventfd; EAGAIN is not an error.
+int rtu_sched_eventfd_drain(int fd);
+
+/// An epoll instance watching `event_fd` for input; returns epfd or -errno.
+int rtu_sched_epoll_for(int event_fd);
+
+/// Waits on `epfd` for at most `timeout_ns` (< 0: forever) with nanosecond
+/// resolution (epoll_pwait2; epoll_wait would round to milliseconds).
+/// Returns the number of ready events (0 on timeout) or -errno.
+int rtu_sched_epoll_wait_ns(int epfd, int64_t timeout_ns);
+
+/// close(2) returning errno.
+int rtu_sched_close(int fd);
 
 #endif

@@ -1,0 +1,153 @@
+import CShims
+import Synchronization
+
+/// What an upcall reports when it returns.
+public enum UpcallOutcome: Sendable {
+    /// Nothing left to do until the next release (or event).
+    case done
+    /// Work remains (the batch was full, or `shouldYield` cut it short). The
+    /// dispatcher invokes it again while its period's budget lasts, then in
+    /// the best-effort slack; a reactive RTU is also released again after
+    /// its minimum inter-release time.
+    case moreWork
+}
+
+/// The body of an RTU: protocol code the dispatcher calls. Subclass it with a
+/// `final class` and override `run`; the dispatcher holds the instance for as
+/// long as the RTU is admitted, so an invocation allocates nothing (a vtable
+/// call, a stack-allocated context).
+///
+/// Contract: `run` does at most `context.batch` items, checks
+/// `context.shouldYield` between items and returns promptly when it is true,
+/// never blocks or sleeps, never reads a clock (use `context.now`), and
+/// touches only state owned by this core (ARCHITECTURE.md, rules of the hot path).
+open class Upcall {
+    public init() {}
+
+    /// One invocation. The default does nothing.
+    open func run(context: inout UpcallContext) -> UpcallOutcome { .done }
+}
+
+/// What an invocation may know. Built on the dispatcher's stack per invocation.
+public struct UpcallContext {
+    /// Time the invocation started.
+    public let now: Nanoseconds
+    /// Release time of the job this invocation serves (== `now` for best-effort).
+    public let release: Nanoseconds
+    /// The job's deadline (release + T), or the end of the best-effort slice.
+    public let deadline: Nanoseconds
+    /// Most items to handle in this invocation.
+    public let batch: Int
+    /// CPU time this invocation may use: the rest of the period's budget, or
+    /// the best-effort slice.
+    public let budget: Nanoseconds
+    /// True when the RTU runs in the slack (best-effort entry, or an RTU
+    /// demoted for overrunning / out of budget with work left).
+    public let isBestEffort: Bool
+
+    @usableFromInline let yieldAt: Nanoseconds
+    @usableFromInline let urgencyPeriod: Nanoseconds
+    @usableFromInline unowned(unsafe) let clock: any RTUClock
+    @usableFromInline unowned(unsafe) let doorbell: CoreDoorbell
+
+    init(now: Nanoseconds, release: Nanoseconds, deadline: Nanoseconds, batch: Int, budget: Nanoseconds,
+         isBestEffort: Bool, yieldAt: Nanoseconds, urgencyPeriod: Nanoseconds,
+         clock: any RTUClock, doorbell: CoreDoorbell) {
+        self.now = now
+        self.release = release
+        self.deadline = deadline
+        self.batch = batch
+        self.budget = budget
+        self.isBestEffort = isBestEffort
+        self.yieldAt = yieldAt
+        self.urgencyPeriod = urgencyPeriod
+        self.clock = clock
+        self.doorbell = doorbell
+    }
+
+    /// True once a higher-priority RTU of this core has been released since
+    /// the invocation began (its release time passed, or its event was
+    /// signalled), or the best-effort slice is used up. The upcall should then
+    /// finish the item in hand and return `.moreWork`: the dispatcher never
+    /// preempts it (delayed preemption), so returning is how it keeps the
+    /// blocking it causes short.
+    ///
+    /// Costs one clock read and one relaxed atomic load. A reactive RTU of
+    /// equal period counts as not higher (its tie-break may go either way).
+    @inlinable public var shouldYield: Bool {
+        clock.now() >= yieldAt || doorbell.urgentPeriod.load(ordering: .relaxed) < urgencyPeriod
+    }
+}
+
+/// The wake-up channel of one core: other threads ring it to report reactive
+/// events and commands; the dispatcher sleeps on its eventfd.
+///
+/// Wake-up protocol (a Dekker handshake, hence sequentially consistent):
+/// the dispatcher stores `sleeping = true` and then re-checks `signalled` and
+/// its command ring before it waits; a signaller stores `signalled = true` and
+/// then writes the eventfd only if it sees `sleeping`. One of the two always
+/// sees the other, so no wake-up is lost and a busy core costs no syscall.
+public final class CoreDoorbell: @unchecked Sendable {
+    /// eventfd, or -1 for a dispatcher driven by hand in tests.
+    public let eventFD: Int32
+    @usableFromInline let sleeping = Atomic<Bool>(false)
+    @usableFromInline let signalled = Atomic<Bool>(false)
+    /// Smallest period among RTUs signalled since the dispatcher last
+    /// collected events; `Int64.max` when none. Feeds `shouldYield`.
+    @usableFromInline let urgentPeriod = Atomic<Int64>(.max)
+
+    /// A doorbell without a file descriptor (manual dispatching in tests).
+    public init() { eventFD = -1 }
+
+    init(eventFD: Int32) { self.eventFD = eventFD }
+
+    /// Marks an event of an RTU with `period` (or `.max`: not urgent) and
+    /// wakes the dispatcher if it is asleep. Lock-free; safe from any thread.
+    @inlinable public func ring(period: Nanoseconds = .max) {
+        var current = urgentPeriod.load(ordering: .relaxed)
+        while period < current {
+            let (exchanged, original) = urgentPeriod.compareExchange(
+                expected: current, desired: period, ordering: .relaxed)
+            if exchanged { break }
+            current = original
+        }
+        signalled.store(true, ordering: .sequentiallyConsistent)
+        if sleeping.load(ordering: .sequentiallyConsistent) && eventFD >= 0 {
+            _ = rtu_sched_eventfd_ring(eventFD)
+        }
+    }
+}
+
+/// How other threads release a reactive RTU (or give a best-effort entry
+/// work): `signal()` from any thread, lock-free, no allocation. Repeated
+/// signals before the dispatcher notices them coalesce into one event, and a
+/// reactive RTU is released at most once per period however often it is
+/// signalled.
+public final class RTUTrigger: @unchecked Sendable {
+    public let id: RTUID
+    @usableFromInline let pending = Atomic<Bool>(false)
+    /// Urgency of this trigger's events: the RTU's period (`.max` for best-effort).
+    @usableFromInline let period: Atomic<Int64>
+    @usableFromInline let doorbell: CoreDoorbell
+
+    public init(id: RTUID, period: Nanoseconds, doorbell: CoreDoorbell) {
+        self.id = id
+        self.period = Atomic(period)
+        self.doorbell = doorbell
+    }
+
+    /// Reports an event (a channel became non-empty, a ring doorbell rang).
+    /// Costs an atomic exchange; the first signal since the dispatcher last
+    /// looked also rings the core's doorbell (an eventfd write only if the
+    /// dispatcher sleeps).
+    @inlinable public func signal() {
+        if !pending.exchange(true, ordering: .acquiringAndReleasing) {
+            doorbell.ring(period: period.load(ordering: .relaxed))
+        }
+    }
+
+    /// Dispatcher side: takes the pending event, if any.
+    @inlinable func take() -> Bool {
+        pending.load(ordering: .relaxed) && pending.exchange(false, ordering: .acquiringAndReleasing)
+    }
+}
