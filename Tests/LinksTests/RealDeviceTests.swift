@@ -1,0 +1,137 @@
+// TAP and AF_PACKET against the Linux kernel in a namespace made by the test:
+// rtud's side sends an ARP request for the kernel's 198.18.x.x address and
+// must receive the kernel's ARP reply (TESTING.md rules 1–5).
+import CShims
+import Foundation
+import Links
+import Testing
+import Wire
+
+private let ourMAC = "02:00:c6:12:07:02"
+private let ourIP: [UInt8] = [198, 18, 7, 2]
+private let kernelIP: [UInt8] = [198, 18, 7, 1]
+
+/// Sends an ARP request for the kernel's address through `device` and waits
+/// (bounded: 3 s) for the reply. Returns the reply's sender MAC.
+private func resolveKernel(_ device: some LinkDevice) throws -> EthernetAddress? {
+    let pool = try BufferPool(slotSize: 2048, count: 64)
+    let batch = FrameBatch(capacity: 32)
+    var deadline = 30  // polls of 100 ms
+    var sentAt = Int.max
+    while deadline > 0 {
+        if sentAt - deadline >= 5 || sentAt == Int.max {  // (re)send every 500 ms
+            var req = try #require(pool.take())
+            req.length = arpRequest(into: req.spaceFromOffset, mac: macBytes(ourMAC), ip: ourIP, target: kernelIP)
+            batch.append(req)
+            #expect(try device.transmit(batch, pool: pool) == 1)
+            #expect(batch.count == 0)
+            sentAt = deadline
+        }
+        var p = pollfd(fd: device.pollDescriptor, events: Int16(POLLIN), revents: 0)
+        _ = poll(&p, 1, 100)
+        deadline -= 1
+        _ = try device.receive(into: batch, limit: 32, pool: pool)
+        defer { batch.releaseAll(to: pool) }
+        for i in 0 ..< batch.count {
+            let f = batch[i].readable
+            // Ethernet type ARP, opcode 2 (reply), target = us.
+            if f.count >= 42, f[12] == 0x08, f[13] == 0x06, f[21] == 2,
+               EthernetAddress(loadingFrom: f, at: 0) == EthernetAddress(ourMAC)!,
+               Array(f[28 ..< 32]) == kernelIP {
+                return EthernetAddress(loadingFrom: f, at: 22)
+            }
+        }
+    }
+    return nil
+}
+
+@Suite(.enabled(if: canUseNamespaces, "needs root and /dev/net/tun (runs in CI)"))
+struct RealDeviceTests {
+    @Test(.timeLimit(.minutes(1))) func tapExchangesARPWithTheKernel() throws {
+        let ns = try TestNamespace()
+        defer { ns.remove() }
+        let name = "rltap\(ns.suffix)"
+        let (reply, kernelMAC) = try ns.run { () throws -> (EthernetAddress?, EthernetAddress) in
+            let tap = try TapDevice(name: name, mtu: 1500, hardwareAddress: EthernetAddress(ourMAC)!)
+            defer { tap.close() }
+            #expect(tap.name == name)
+            #expect(tap.kernelHardwareAddress != tap.hardwareAddress)
+            try ns.ip("addr", "add", "198.18.7.1/24", "dev", name)
+            let reply = try resolveKernel(tap)
+            #expect(tap.counters.txFrames >= 1 && tap.counters.rxFrames >= 1)
+            return (reply, tap.kernelHardwareAddress)
+        }
+        #expect(reply == kernelMAC)
+        // Not persistent: the device went away with the descriptor.
+        #expect(throws: (any Error).self) { try ns.ip("link", "show", name) }
+    }
+
+    @Test(.timeLimit(.minutes(1))) func tapAttachRequiresExistingDevice() throws {
+        let ns = try TestNamespace()
+        defer { ns.remove() }
+        let name = "rlatt\(ns.suffix)"
+        try ns.run {
+            #expect(throws: LinkError.self) {
+                _ = try TapDevice(name: name, create: false, hardwareAddress: EthernetAddress(ourMAC)!)
+            }
+            try ns.ip("tuntap", "add", "dev", name, "mode", "tap")
+            let tap = try TapDevice(name: name, create: false, mtu: 1400, hardwareAddress: EthernetAddress(ourMAC)!)
+            #expect(try rtu_if_get_mtu(name) == 1400)
+            tap.close()
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1))) func packetSocketExchangesARPAndFiltersForeignFrames() throws {
+        let ns = try TestNamespace()
+        defer { ns.remove() }
+        let a = "rlpa\(ns.suffix)", b = "rlpb\(ns.suffix)"
+        try ns.ip("link", "add", a, "type", "veth", "peer", "name", b)
+        try ns.ip("link", "set", a, "up")
+        try ns.ip("link", "set", b, "up")
+        try ns.ip("addr", "add", "198.18.7.1/24", "dev", b)
+        try ns.run {
+            let dev = try PacketSocketDevice(interface: a, hardwareAddress: EthernetAddress(ourMAC)!)
+            defer { dev.close() }
+            #expect(dev.isPromiscuous)
+            let kernelMAC = try #require(try resolveKernel(dev))
+            var mac = [UInt8](repeating: 0, count: 6)
+            #expect(rtu_if_get_hwaddr(b, &mac) == 0)
+            #expect(kernelMAC == EthernetAddress(mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]))
+
+            // The filter: a frame for another MAC never arrives, one for us does.
+            let injector = try PacketSocketDevice(interface: b)
+            defer { injector.close() }
+            let pool = try BufferPool(slotSize: 2048, count: 16)
+            let out = FrameBatch(capacity: 4)
+            let foreign = EthernetAddress(0x02, 0, 0, 0, 0, 0x99)
+            for (dst, tag) in [(foreign, UInt8(1)), (EthernetAddress(ourMAC)!, UInt8(2))] {
+                var f = try #require(pool.take())
+                f.length = 60
+                f.bytes.initializeMemory(as: UInt8.self, repeating: tag)
+                dst.store(into: f.bytes, at: 0)
+                injector.hardwareAddress.store(into: f.bytes, at: 6)
+                f.bytes[12] = 0x88; f.bytes[13] = 0xB5
+                out.append(f)
+            }
+            #expect(try injector.transmit(out, pool: pool) == 2)
+            var tags: [UInt8] = []
+            let inb = FrameBatch(capacity: 16)
+            for _ in 0 ..< 20 where !tags.contains(2) {
+                _ = try FileDescriptorPoll.wait(dev.pollDescriptor, ms: 100)
+                _ = try dev.receive(into: inb, limit: 16, pool: pool)
+                for i in 0 ..< inb.count where inb[i].readable[12] == 0x88 { tags.append(inb[i].readable[14]) }
+                inb.releaseAll(to: pool)
+            }
+            #expect(tags == [2])
+            #expect(dev.counters.rxKernelDropped == 0)
+            #expect(pool.available == 16)
+        }
+    }
+}
+
+enum FileDescriptorPoll {
+    static func wait(_ fd: Int32, ms: Int32) throws -> Bool {
+        var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        return poll(&p, 1, ms) > 0
+    }
+}
