@@ -49,8 +49,7 @@ final class TestNamespace {
     /// Runs `body` on a fresh thread that has entered the namespace; the
     /// thread ends with the body, so no thread of the test process stays in it.
     func run<T>(_ body: @escaping () throws -> T) throws -> T {
-        final class Box: @unchecked Sendable { var result: Result<T, any Error>? }
-        let box = Box()
+        let box = ResultBox<T>()
         let done = DispatchSemaphore(value: 0)
         let t = Thread {
             let r = rtu_enter_netns(self.name)
@@ -76,3 +75,8 @@ func arpRequest(into bytes: UnsafeMutableRawBufferPointer, mac: [UInt8], ip: [UI
 }
 
 func macBytes(_ text: String) -> [UInt8] { text.split(separator: ":").map { UInt8($0, radix: 16)! } }
+
+/// Carries a result from the namespace thread back to the waiting test.
+final class ResultBox<T>: @unchecked Sendable {
+    var result: Result<T, any Error>?
+}
