@@ -6,5 +6,6 @@
 
 #include "shims_link.h"
 #include "shims_sched.h"
+#include "shims_daemon.h"
 
 #endif
