@@ -141,7 +141,8 @@ public enum Checksum {
 
     /// RFC 1624 §3 eqn. 3: the checksum field after one 16-bit word of the
     /// covered data changes from `old` to `new`, HC' = ~(~HC + ~m + m').
-    /// Unlike eqn. 2 it never yields 0x0000 from a non-zero sum (§4).
+    /// Eqn. 3 rather than RFC 1141's eqn. 2, because eqn. 2 can give 0xFFFF
+    /// where a full recomputation gives 0x0000 (§4).
     @inlinable
     public static func update(_ checksum: UInt16, old: UInt16, new: UInt16) -> UInt16 {
         ~add(add(~checksum, ~old), new)
@@ -149,7 +150,7 @@ public enum Checksum {
 
     /// RFC 1624 applied to a 32-bit field (an address) as two 16-bit words.
     @inlinable
-    public static func update(_ checksum: UInt16, old: UInt32, new: UInt32) -> UInt16 {
+    public static func update(_ checksum: UInt16, old32 old: UInt32, new32 new: UInt32) -> UInt16 {
         let c = update(checksum, old: UInt16(truncatingIfNeeded: old >> 16), new: UInt16(truncatingIfNeeded: new >> 16))
         return update(c, old: UInt16(truncatingIfNeeded: old), new: UInt16(truncatingIfNeeded: new))
     }

@@ -128,11 +128,11 @@ extension TCPView {
 ///
 /// Options on emit: laid out the way Linux does (MSS; SACK-permitted sharing
 /// a word with timestamps, or NOP-padded; NOP + window scale; NOP NOP +
-/// SACK), so every option sits on its natural alignment. If that exceeds the
-/// 40 option bytes, the options are packed without NOPs, and if that still
-/// does not fit, trailing SACK blocks are dropped (RFC 2018 §3 lets a
-/// receiver send as many blocks as fit). Any set parsed from a real header
-/// fits packed, so parse → emit → parse is lossless.
+/// SACK), so every option sits on its natural alignment. SACK blocks beyond
+/// what fits in the 40 option bytes even without NOPs are dropped from the
+/// end (RFC 2018 §3: send as many as fit); if the aligned layout of what is
+/// left exceeds 40 bytes, the options are packed without NOPs. Any set parsed
+/// from a real header fits packed, so parse → emit → parse is lossless.
 public struct TCPRepr: Hashable, Sendable {
     public var sourcePort: UInt16
     public var destinationPort: UInt16
@@ -276,15 +276,15 @@ extension TCPRepr {
         return (n &+ 3) & ~3
     }
 
+    /// The most SACK blocks that fit packed; then aligned if that still fits.
     @inlinable
     var optionLayout: TCPOptionLayout {
-        let all = sackBlocks.count
-        let aligned = optionLength(aligned: true, sackCount: all)
-        if aligned <= TCPField.maximumOptionsLength {
-            return TCPOptionLayout(aligned: true, sackCount: all, length: aligned)
-        }
-        var n = all
+        var n = sackBlocks.count
         while n > 0 && optionLength(aligned: false, sackCount: n) > TCPField.maximumOptionsLength { n &-= 1 }
+        let aligned = optionLength(aligned: true, sackCount: n)
+        if aligned <= TCPField.maximumOptionsLength {
+            return TCPOptionLayout(aligned: true, sackCount: n, length: aligned)
+        }
         return TCPOptionLayout(aligned: false, sackCount: n, length: optionLength(aligned: false, sackCount: n))
     }
 
