@@ -30,7 +30,8 @@ struct TableReader {
     }
 
     func fail(_ key: String, _ value: TOMLValue?, _ message: String) {
-        diagnostics.fail(keyPath(key), value: value.map(TOMLWriter.value), message)
+        let shown = value.flatMap { $0.tableValue == nil ? TOMLWriter.value($0) : nil }
+        diagnostics.fail(keyPath(key), value: shown, message)
     }
 
     mutating func typed<T>(_ key: String, _ expected: String, _ extract: (TOMLValue) -> T?) -> T? {

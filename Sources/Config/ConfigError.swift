@@ -110,8 +110,9 @@ final class Diagnostics {
 /// The candidate closest to `word` by edit distance, if close enough to be a likely typo.
 func closestMatch(to word: String, in candidates: [String]) -> String? {
     let best = candidates.map { ($0, editDistance(word, $0)) }.min { $0.1 < $1.1 }
-    guard let (candidate, distance) = best, distance <= max(2, word.count / 3) else { return nil }
-    return candidate
+    guard let (candidate, distance) = best else { return nil }
+    if distance <= max(2, max(word.count, candidate.count) / 3) { return candidate }
+    return word.count >= 3 ? candidates.first { $0.hasPrefix(word) } : nil
 }
 
 /// Levenshtein distance.
