@@ -22,14 +22,21 @@ extension RtudConfig {
 
     /// Reads, parses and validates the file at `path` (named by `path` in messages).
     public static func load(path: String, cpuCount: Int) throws(ConfigError) -> RtudConfig {
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
-        } catch {
-            let reason = (error as NSError).localizedFailureReason ?? error.localizedDescription
-            throw ConfigError([ConfigProblem(source: path, message: "cannot read the file: \(reason)")])
+        guard let file = fopen(path, "rb") else {
+            throw ConfigError([ConfigProblem(source: path, message: "cannot read the file: \(String(cString: strerror(errno)))")])
         }
-        guard let text = String(validating: data, as: UTF8.self) else {
+        defer { fclose(file) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 16384)
+        while true {
+            let n = fread(&chunk, 1, chunk.count, file)
+            bytes += chunk[..<n]
+            if n < chunk.count { break }
+        }
+        if ferror(file) != 0 {
+            throw ConfigError([ConfigProblem(source: path, message: "cannot read the file: \(String(cString: strerror(errno)))")])
+        }
+        guard let text = String(validating: bytes, as: UTF8.self) else {
             throw ConfigError([ConfigProblem(source: path, message: "the file is not valid UTF-8")])
         }
         return try parse(text: text, source: path, cpuCount: cpuCount)

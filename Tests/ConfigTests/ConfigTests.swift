@@ -93,7 +93,7 @@ let etcPath: String = {
         do {
             _ = try RtudConfig.load(path: "/nonexistent/rtud.toml", cpuCount: 2)
         } catch {
-            #expect(error.description.hasPrefix("/nonexistent/rtud.toml: cannot read the file"))
+            #expect(error.description == "/nonexistent/rtud.toml: cannot read the file: No such file or directory")
         }
     }
 }
