@@ -179,6 +179,9 @@ public struct IPv4Repr: Hashable, Sendable {
     /// 64: the TTL Linux uses by default (RFC 1700 recommended value).
     public static let defaultTimeToLive: UInt8 = 64
 
+    /// Defaults follow Linux: TTL 64, DF set (path MTU discovery, RFC 1191),
+    /// identification 0 (the caller picks one when a packet may be fragmented).
+
     @inlinable
     public init(source: IPv4Address, destination: IPv4Address, protocol proto: IPProtocol, payloadLength: Int,
                 timeToLive: UInt8 = IPv4Repr.defaultTimeToLive, dscp: UInt8 = 0, ecn: UInt8 = 0,
