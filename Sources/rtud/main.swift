@@ -63,6 +63,13 @@ struct RtudCommand: ParsableCommand {
                 throw ExitCode(78)
             }
         }
+        if config == nil {
+            // The built-in defaults name core 1: on a one-CPU machine they need a file.
+            do { try effective.validate(cpuCount: cpus) } catch {
+                fputs("rtud: refusing to start: the built-in defaults do not suit this machine\n\(error)\n", stderr)
+                throw ExitCode(78)
+            }
+        }
         if let pcap { effective.daemon.pcap = pcap }
         if let l = logLevel.flatMap(LogLevel.init(rawValue:)) { effective.daemon.logLevel = l }
         if printConfig {
