@@ -117,6 +117,7 @@ public struct AdmissionModel: Sendable {
     }
 
     /// Admits `spec`, placing it per `choice`. Returns the placement.
+    @discardableResult
     public mutating func admit(_ spec: RTUSpec, on choice: CoreChoice = .firstFit) throws(AdmissionError) -> AdmittedRTU {
         try spec.validate()
         let id = RTUID(rawValue: nextID)

@@ -12,7 +12,8 @@ final class CoreRuntime: @unchecked Sendable {
     let doorbell: CoreDoorbell
     let stats: CoreStatistics
     let epollFD: Int32
-    let policy: ThreadPolicy
+    /// Set by `start` (the runtime may fall back to `.other` before starting).
+    private(set) var policy: ThreadPolicy
     let priority: Int32
     let commandLatency: Nanoseconds
     let stopRequested = Atomic<Bool>(false)
@@ -55,7 +56,8 @@ final class CoreRuntime: @unchecked Sendable {
 
     /// Starts the thread and waits until it has pinned itself and set its
     /// policy; returns its setup state (1 FIFO, 2 OTHER, 3 failed).
-    func start() throws(SchedulerError) -> Int32 {
+    func start(policy: ThreadPolicy) throws(SchedulerError) -> Int32 {
+        self.policy = policy
         var attr = pthread_attr_t()
         pthread_attr_init(&attr)
         pthread_attr_setstacksize(&attr, 1 << 20)

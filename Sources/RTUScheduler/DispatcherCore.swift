@@ -340,10 +340,12 @@ public final class DispatcherCore<Clock: RTUClock> {
         } else {
             slots[i].rtReady = more
         }
-        if more && slots[i].kind == .reactive && !slots[i].eventPending {
-            // Work left: released again once the minimum inter-release time passes.
-            slots[i].eventPending = true
-            slots[i].eventAt = end
+        if slots[i].kind == .reactive {
+            // Work left: released again once the minimum inter-release time
+            // passes. Done: every event collected before this invocation was
+            // seen by it (signal, then drain), so none is left pending.
+            if more && !slots[i].eventPending { slots[i].eventAt = end }
+            slots[i].eventPending = more
         }
         self.stats.add(self.stats.realtimeCPU, cpu)
         CoreStatistics.bump(self.stats.invocations)
@@ -355,6 +357,7 @@ public final class DispatcherCore<Clock: RTUClock> {
         stats.recordExecution(cpu, bestEffort: true)
         stats.endWrite()
         slots[i].beReady = more
+        if !more && slots[i].kind == .reactive { slots[i].eventPending = false }
         self.stats.add(self.stats.bestEffortCPU, cpu)
         CoreStatistics.bump(self.stats.invocations)
     }

@@ -126,7 +126,7 @@ public final class RTURuntime: @unchecked Sendable {
         var started: [ThreadPolicy] = []
         for core in cores {
             let state: Int32
-            do { state = try core.start() } catch { stopAll(); throw error }
+            do { state = try core.start(policy: wantFIFO ? .fifo : .other) } catch { stopAll(); throw error }
             switch state {
             case 1:
                 started.append(.fifo)

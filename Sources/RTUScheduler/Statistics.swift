@@ -91,6 +91,8 @@ public final class RTUStatistics: @unchecked Sendable {
     let bestEffortInvocations = Atomic<UInt64>(0)
     let overruns = Atomic<UInt64>(0)
     let misses = Atomic<UInt64>(0)
+    /// Entries written to the miss log (one per `recordMiss`, which may count several misses).
+    let missLogged = Atomic<UInt64>(0)
     let maxLateness = Atomic<Int64>(0)
     let maxExecution = Atomic<Int64>(0)
     let totalExecution = Atomic<Int64>(0)
@@ -143,11 +145,12 @@ public final class RTUStatistics: @unchecked Sendable {
     }
 
     @inline(__always) func recordMiss(release: Nanoseconds, lateness l: Nanoseconds, count: UInt64 = 1) {
-        let n = misses.load(ordering: .relaxed)
+        let n = missLogged.load(ordering: .relaxed)
         let slot = Int(n % UInt64(Self.missLogSize))
         missRelease[slot].store(release, ordering: .relaxed)
         missLateness[slot].store(l, ordering: .relaxed)
-        misses.store(n &+ count, ordering: .relaxed)
+        missLogged.store(n &+ 1, ordering: .relaxed)
+        Self.bump(misses, by: count)
     }
 
     // MARK: readers (any thread)
@@ -170,7 +173,7 @@ public final class RTUStatistics: @unchecked Sendable {
                 lateness: HistogramSnapshot(counts: lateness.copy()),
                 execution: HistogramSnapshot(counts: execution.copy()),
                 recentMisses: [])
-            let logged = Int(min(snap.deadlineMisses, UInt64(Self.missLogSize)))
+            let logged = Int(min(missLogged.load(ordering: .relaxed), UInt64(Self.missLogSize)))
             snap.recentMisses = (0..<logged).map {
                 DeadlineMiss(release: missRelease[$0].load(ordering: .relaxed),
                              lateness: missLateness[$0].load(ordering: .relaxed))
@@ -204,7 +207,8 @@ public struct RTUStatsSnapshot: Sendable, Hashable {
     public var lateness: HistogramSnapshot
     /// CPU time per real-time invocation.
     public var execution: HistogramSnapshot
-    /// The most recent misses (up to 32), oldest first.
+    /// The most recent miss events (up to 32), oldest first; one event may
+    /// stand for several skipped releases (then `release` is the first).
     public var recentMisses: [DeadlineMiss]
 
     public var latenessP50: Nanoseconds { lateness.quantile(0.5, max: latenessMax) }
