@@ -225,35 +225,6 @@ int rtu_packet_send_batch(int fd, void *const *frames, const uint32_t *lengths, 
     return n < 0 ? -errno : n;
 }
 
-int rtu_block_ready(const void *block) {
-    const struct tpacket_block_desc *b = block;
-    return (__atomic_load_n(&b->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER) != 0;
-}
-
-void rtu_block_release(void *block) {
-    struct tpacket_block_desc *b = block;
-    __atomic_store_n(&b->hdr.bh1.block_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
-}
-
-uint32_t rtu_block_packet_count(const void *block) {
-    return ((const struct tpacket_block_desc *)block)->hdr.bh1.num_pkts;
-}
-
-uint32_t rtu_block_first_offset(const void *block) {
-    return ((const struct tpacket_block_desc *)block)->hdr.bh1.offset_to_first_pkt;
-}
-
-uint32_t rtu_frame_next_offset(const void *f) { return ((const struct tpacket3_hdr *)f)->tp_next_offset; }
-uint32_t rtu_frame_snaplen(const void *f) { return ((const struct tpacket3_hdr *)f)->tp_snaplen; }
-uint32_t rtu_frame_wirelen(const void *f) { return ((const struct tpacket3_hdr *)f)->tp_len; }
-uint32_t rtu_frame_mac_offset(const void *f) { return ((const struct tpacket3_hdr *)f)->tp_mac; }
-
-uint8_t rtu_frame_pkttype(const void *f) {
-    const struct sockaddr_ll *sll =
-        (const struct sockaddr_ll *)((const uint8_t *)f + TPACKET_ALIGN(sizeof(struct tpacket3_hdr)));
-    return sll->sll_pkttype;
-}
-
 // ---- libpcap capture files -----------------------------------------------------
 
 typedef struct { pcap_t *p; pcap_dumper_t *d; } rtu_pcap;

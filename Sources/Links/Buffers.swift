@@ -163,6 +163,28 @@ public final class BufferPool {
         freeCount &+= 1
     }
 
+    /// Gives back `count` handles at `handles` (a batch's storage). One pass
+    /// with the free count in a local: the stores through the pointers could
+    /// alias `self`'s fields as far as the compiler knows, so a per-handle
+    /// `give` would reload and store the count for every frame.
+    func give(_ handles: UnsafePointer<PacketBuffer>, count n: Int) {
+        var top = freeCount
+        var invalid: UInt64 = 0
+        for i in 0 ..< n {
+            let b = handles[i]
+            let s = Int(b.slot)
+            guard s >= 0, s < count, out[s] == 1, b.base == arena + s &* slotSize else {
+                invalid &+= 1
+                continue
+            }
+            out[s] = 0
+            free[top] = b.slot
+            top &+= 1
+        }
+        freeCount = top
+        invalidGives &+= invalid
+    }
+
     /// Whether `buffer` is currently handed out by this pool.
     public func isOut(_ buffer: PacketBuffer) -> Bool {
         let s = Int(buffer.slot)
@@ -210,8 +232,14 @@ public final class FrameBatch {
 
     /// Gives every buffer back to `pool`; count = 0.
     public func releaseAll(to pool: BufferPool) {
-        for i in 0 ..< count { pool.give(storage[i]) }
+        pool.give(storage, count: count)
         count = 0
+    }
+
+    /// For drivers: the count after writing handles straight into `storage`.
+    func setCount(_ n: Int) {
+        precondition(n >= 0 && n <= capacity, "FrameBatch: count beyond capacity")
+        count = n
     }
 
     /// Drops the last `n` handles (does not give them back).

@@ -127,31 +127,42 @@ public final class PacketSocketDevice: LinkDevice {
     }
 
     /// Walks retired blocks until `limit`, a full batch, an empty pool or a
-    /// block still owned by the kernel.
+    /// block still owned by the kernel. The walk state lives in locals during
+    /// the loop (written back once), which keeps it in registers.
     public func receive(into batch: FrameBatch, limit: Int, pool: BufferPool) throws(LinkError) -> Int {
+        let base = UnsafeRawPointer(ring.ring!)
+        let blockSize = Int(ring.block_size)
+        let blockCount = ring.block_count
+        var block = self.block
+        var framesLeft = self.framesLeft
+        var frame = self.frame
         var n = 0
-        while n < limit, !batch.isFull {
+        var bytes: UInt64 = 0
+        let room = Swift.min(limit, batch.capacity &- batch.count)
+        // Handles go straight into the batch's storage; its count is set once.
+        let slots = batch.storage + batch.count
+        defer { batch.setCount(batch.count &+ n) }
+        while n < room {
             if framesLeft == 0 {
                 if frame != nil {
                     // Finished the block: give it back, move on.
-                    rtu_block_release(rtu_ring_block(&ring, block))
-                    block = block &+ 1 == ring.block_count ? 0 : block &+ 1
+                    rtu_block_release(UnsafeMutableRawPointer(mutating: base + Int(block) &* blockSize))
+                    block = block &+ 1 == blockCount ? 0 : block &+ 1
                     frame = nil
                 }
-                let b = rtu_ring_block(&ring, block)!
+                let b = base + Int(block) &* blockSize
                 guard rtu_block_ready(b) != 0 else { break }
                 framesLeft = rtu_block_packet_count(b)
-                frame = UnsafeRawPointer(b) + Int(rtu_block_first_offset(b))
+                frame = b + Int(rtu_block_first_offset(b))
                 if framesLeft == 0 { continue }
             }
-            let f = frame!
-            let type = rtu_frame_pkttype(f)
-            let snap = Int(rtu_frame_snaplen(f))
-            if type != 4 /* PACKET_OUTGOING */ {
+            let f = frame.unsafelyUnwrapped
+            if rtu_frame_pkttype(f) != 4 /* PACKET_OUTGOING */ {
                 guard var buffer = pool.take() else {
                     _counters.rxNoBuffer &+= 1
                     break
                 }
+                let snap = Int(rtu_frame_snaplen(f))
                 if snap > buffer.capacity &- buffer.offset || snap < Int(rtu_frame_wirelen(f)) {
                     pool.give(buffer)
                     _counters.rxTruncated &+= 1
@@ -159,9 +170,8 @@ public final class PacketSocketDevice: LinkDevice {
                 } else {
                     (buffer.base + buffer.offset).copyMemory(from: f + Int(rtu_frame_mac_offset(f)), byteCount: snap)
                     buffer.length = snap
-                    batch.append(buffer)
-                    _counters.rxFrames &+= 1
-                    _counters.rxBytes &+= UInt64(snap)
+                    (slots + n).initialize(to: buffer)
+                    bytes &+= UInt64(snap)
                     n &+= 1
                 }
             }
@@ -171,10 +181,15 @@ public final class PacketSocketDevice: LinkDevice {
         // Hand a fully read block back at once rather than on the next call,
         // so the kernel has the whole ring while we process this batch.
         if framesLeft == 0, frame != nil {
-            rtu_block_release(rtu_ring_block(&ring, block))
-            block = block &+ 1 == ring.block_count ? 0 : block &+ 1
+            rtu_block_release(UnsafeMutableRawPointer(mutating: base + Int(block) &* blockSize))
+            block = block &+ 1 == blockCount ? 0 : block &+ 1
             frame = nil
         }
+        self.block = block
+        self.framesLeft = framesLeft
+        self.frame = frame
+        _counters.rxFrames &+= UInt64(n)
+        _counters.rxBytes &+= bytes
         return n
     }
 

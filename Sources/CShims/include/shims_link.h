@@ -11,6 +11,7 @@
 #define RTU_SHIMS_LINK_H
 #include <stdint.h>
 #include <stddef.h>
+#include <linux/if_packet.h>
 
 // ---- TAP --------------------------------------------------------------------
 
@@ -74,25 +75,38 @@ int rtu_packet_stats(int fd, uint64_t *packets, uint64_t *drops);
 /// when it took none (-EAGAIN: would block).
 int rtu_packet_send_batch(int fd, void *const *frames, const uint32_t *lengths, unsigned count);
 
-/// Walking the ring. A block belongs to user space once its status has
-/// TP_STATUS_USER (acquire load); user space hands it back by storing
-/// TP_STATUS_KERNEL (release store).
+/// Walking the ring, inline because it runs per frame. A block belongs to
+/// user space once its status has TP_STATUS_USER (acquire load); user space
+/// hands it back by storing TP_STATUS_KERNEL (release store).
 static inline void *rtu_ring_block(const rtu_packet_ring *r, uint32_t index) {
     return (uint8_t *)r->ring + (size_t)index * r->block_size;
 }
-int rtu_block_ready(const void *block);
-void rtu_block_release(void *block);
-uint32_t rtu_block_packet_count(const void *block);
+static inline int rtu_block_ready(const void *block) {
+    const struct tpacket_block_desc *b = (const struct tpacket_block_desc *)block;
+    return (__atomic_load_n(&b->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER) != 0;
+}
+static inline void rtu_block_release(void *block) {
+    struct tpacket_block_desc *b = (struct tpacket_block_desc *)block;
+    __atomic_store_n(&b->hdr.bh1.block_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+}
+static inline uint32_t rtu_block_packet_count(const void *block) {
+    return ((const struct tpacket_block_desc *)block)->hdr.bh1.num_pkts;
+}
 /// Offset of the first frame header from the block start.
-uint32_t rtu_block_first_offset(const void *block);
+static inline uint32_t rtu_block_first_offset(const void *block) {
+    return ((const struct tpacket_block_desc *)block)->hdr.bh1.offset_to_first_pkt;
+}
 
 /// Frame header accessors (tpacket3_hdr at `frame`).
-uint32_t rtu_frame_next_offset(const void *frame);
-uint32_t rtu_frame_snaplen(const void *frame);
-uint32_t rtu_frame_wirelen(const void *frame);
-uint32_t rtu_frame_mac_offset(const void *frame);
-/// sll_pkttype of the frame (PACKET_HOST, _BROADCAST, _MULTICAST, _OTHERHOST, _OUTGOING=4).
-uint8_t rtu_frame_pkttype(const void *frame);
+static inline uint32_t rtu_frame_next_offset(const void *f) { return ((const struct tpacket3_hdr *)f)->tp_next_offset; }
+static inline uint32_t rtu_frame_snaplen(const void *f) { return ((const struct tpacket3_hdr *)f)->tp_snaplen; }
+static inline uint32_t rtu_frame_wirelen(const void *f) { return ((const struct tpacket3_hdr *)f)->tp_len; }
+static inline uint32_t rtu_frame_mac_offset(const void *f) { return ((const struct tpacket3_hdr *)f)->tp_mac; }
+/// sll_pkttype of the frame (PACKET_HOST, _BROADCAST, _MULTICAST, _OTHERHOST, _OUTGOING = 4).
+/// The sockaddr_ll follows the header at TPACKET_ALIGN(sizeof(struct tpacket3_hdr)).
+static inline uint8_t rtu_frame_pkttype(const void *f) {
+    return ((const uint8_t *)f)[TPACKET_ALIGN(sizeof(struct tpacket3_hdr)) + offsetof(struct sockaddr_ll, sll_pkttype)];
+}
 
 // ---- libpcap capture files --------------------------------------------------
 
