@@ -7,7 +7,7 @@ import Synchronization
 final class CoreRuntime: @unchecked Sendable {
     let index: Int
     let cpu: Int?
-    let core: DispatcherCore<MonotonicClock>
+    let core: DispatcherCore
     let ring: SPSCRing<CoreCommand>
     let doorbell: CoreDoorbell
     let stats: CoreStatistics

@@ -15,7 +15,7 @@ final class ClosureUpcall: Upcall {
 /// run it the way the runtime would (sleeping = advancing the clock).
 final class Harness {
     let clock = ManualClock()
-    let core: DispatcherCore<ManualClock>
+    let core: DispatcherCore
     private var nextID: UInt32 = 1
     private(set) var trace: [StepResult] = []
 
