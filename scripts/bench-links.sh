@@ -101,7 +101,7 @@ measure tap-rx       gen "$TAP" rx-tap "$TAP" "$SECS"
 measure tap-tx       -   -    tx-tap "$TAP" "$SECS"
 
 printf '\nframes/s: best of %d runs of %ss; receive is the drain rate of a full ring/queue (busy time), transmit the wall rate.\n' "$ROUNDS" "$SECS"
-printf '\n| driver, direction | Swift frames/s | C frames/s | Swift/C | Swift CPU ns/frame | C CPU ns/frame | Swift mallocs/frames |\n'
+printf '\n| driver, direction | Swift frames/s | C frames/s | Swift/C | Swift CPU ns/frame (last run) | C CPU ns/frame (last run) | Swift mallocs/frames (last run) |\n'
 printf '|---|---:|---:|---:|---:|---:|---:|\n'
 for name in af_packet-rx af_packet-tx tap-rx tap-tx; do
     [[ -n "${ONLY:-}" && "$name" != $ONLY ]] && continue
