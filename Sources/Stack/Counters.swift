@@ -26,7 +26,7 @@ public enum DropReason: Int, CaseIterable, Sendable {
     // Reassembly (RFC 791 §3.2)
     case fragmentTooLarge
     case fragmentOverlap
-    case fragmentNoContext
+    case fragmentEvicted
     case fragmentTimeout
     // ICMP
     case icmpMalformed
@@ -62,7 +62,7 @@ public enum DropReason: Int, CaseIterable, Sendable {
         case .ipv4UnknownProtocol: "ipv4_unknown_protocol"
         case .fragmentTooLarge: "fragment_too_large"
         case .fragmentOverlap: "fragment_overlap"
-        case .fragmentNoContext: "fragment_no_context"
+        case .fragmentEvicted: "fragment_evicted"
         case .fragmentTimeout: "fragment_timeout"
         case .icmpMalformed: "icmp_malformed"
         case .icmpBadChecksum: "icmp_bad_checksum"

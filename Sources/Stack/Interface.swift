@@ -229,6 +229,8 @@ public final class Interface {
                                ttl: ip.timeToLive, now: now) {
         case .incomplete, .duplicate:
             return
+        case .evictedOldest:
+            counters.drop(.fragmentEvicted)
         case .complete(let context, let length):
             counters.count(.datagramsReassembled)
             let payload = reassembler.payload(of: context, length: length)
@@ -236,7 +238,6 @@ public final class Interface {
             reassembler.release(context)
         case .overlap: counters.drop(.fragmentOverlap)
         case .tooLarge: counters.drop(.fragmentTooLarge)
-        case .noContext: counters.drop(.fragmentNoContext)
         }
     }
 

@@ -36,8 +36,10 @@ public struct Reassembler {
         case overlap
         /// Dropped: offset + length beyond 65,535 bytes, or data past a known end.
         case tooLarge
-        /// Dropped: every context is busy with a datagram not yet timed out.
-        case noContext
+        /// Stored, but every context was busy: the oldest incomplete
+        /// datagram was dropped to make room (as Linux evicts under memory
+        /// pressure). More fragments are needed.
+        case evictedOldest
     }
 
     /// The largest IPv4 payload: 65,535 minus a 20-byte header, but fragments
@@ -88,7 +90,7 @@ public struct Reassembler {
         guard end <= Self.maximumPayload - 20 else { return .tooLarge }
         // RFC 791: every fragment but the last carries a multiple of 8 bytes.
         guard !more || data.count % 8 == 0, data.count > 0 || !more else { return .tooLarge }
-        guard let c = context(for: key, now: now) else { return .noContext }
+        let (c, evicted) = context(for: key, now: now)
 
         if let total = contexts[c].totalLength {
             if end > total || (!more && end != total) { release(c); return .tooLarge }
@@ -118,7 +120,7 @@ public struct Reassembler {
         if let total = contexts[c].totalLength, contexts[c].receivedBytes == total {
             return .complete(context: c, length: total)
         }
-        return .incomplete
+        return evicted ? .evictedOldest : .incomplete
     }
 
     /// The payload of a completed datagram; valid until `release(context)`.
@@ -149,20 +151,31 @@ public struct Reassembler {
 
     // MARK: - Contexts and block bitmaps
 
-    private mutating func context(for key: Key, now: Instant) -> Int? {
+    /// The context of `key`, else a free one, else the oldest (evicted; the
+    /// second result says so). Under sustained loss a fixed pool that refused
+    /// new datagrams would stall every fragmented flow until the timeout;
+    /// evicting the oldest keeps fresh datagrams completing.
+    private mutating func context(for key: Key, now: Instant) -> (Int, evicted: Bool) {
         var free: Int?
+        var oldest = 0
         for c in contexts.indices {
             if contexts[c].inUse {
-                if contexts[c].key == key { return c }
+                if contexts[c].key == key { return (c, false) }
                 if now >= contexts[c].expires { release(c) }
             }
-            if !contexts[c].inUse && free == nil { free = c }
+            if !contexts[c].inUse {
+                if free == nil { free = c }
+            } else if contexts[c].expires < contexts[oldest].expires || !contexts[oldest].inUse {
+                oldest = c
+            }
         }
-        guard let f = free else { return nil }
-        contexts[f].inUse = true
-        contexts[f].key = key
-        contexts[f].expires = now + timeout
-        return f
+        let chosen = free ?? oldest
+        let evicted = free == nil
+        if evicted { release(chosen) }
+        contexts[chosen].inUse = true
+        contexts[chosen].key = key
+        contexts[chosen].expires = now + timeout
+        return (chosen, evicted)
     }
 
     private enum Coverage { case none, some, all }

@@ -136,14 +136,21 @@ import Wire
         #expect(t.datagrams.isEmpty)
     }
 
-    @Test func reassemblyMemoryIsBounded() throws {
-        let (h, _) = try host()
-        // Nine datagrams' first fragments: the ninth finds no context (8 by default).
+    @Test func reassemblyMemoryIsBoundedAndEvictsTheOldest() throws {
+        let (h, t) = try host()
+        let d = Self.datagram(3000)
+        // Nine datagrams' first fragments, 1 s apart: the ninth evicts the first (8 contexts by default).
         for id in 1...9 {
-            h.inject(Self.fragments(Self.datagram(3000), pieces: [(0, 1000)], id: UInt16(id))[0], into: h.b)
+            h.inject(Self.fragments(d, pieces: [(0, 1000)], id: UInt16(id))[0], into: h.b)
+            try h.advance(.seconds(1))
         }
         #expect(h.b.reassembler.contextsInUse == 8)
-        #expect(h.b.counters[.fragmentNoContext] == 1)
+        #expect(h.b.counters[.fragmentEvicted] == 1)
+        // The evicted datagram cannot complete; the ninth can.
+        for frame in Self.fragments(d, pieces: [(1000, 1000), (2000, 1000)], id: 1) { h.inject(frame, into: h.b) }
+        #expect(t.datagrams.isEmpty)
+        for frame in Self.fragments(d, pieces: [(1000, 1000), (2000, 1000)], id: 9) { h.inject(frame, into: h.b) }
+        #expect(t.datagrams == [d])
     }
 
     @Test func fragmentBeyondMaximumIsDropped() throws {

@@ -5,8 +5,8 @@ import Wire
 /// Two stacks joined by an in-memory link, driven by a manual clock: the
 /// deterministic whole-stack simulation of STYLE.md (tests, level 3).
 final class TwoHosts {
-    let linkA: MemoryLink
-    let linkB: MemoryLink
+    let linkA: LinkDevice
+    let linkB: LinkDevice
     let a: Interface
     let b: Interface
     let poolA: BufferPool
@@ -19,8 +19,12 @@ final class TwoHosts {
     static let addrA = IPv4Address(198, 18, 0, 1)
     static let addrB = IPv4Address(198, 18, 0, 2)
 
-    init(mtu: Int = 1500, configure: (inout InterfaceConfiguration) -> Void = { _ in }) throws {
-        (linkA, linkB) = MemoryLink.pair(mtu: mtu, a: Self.macA, b: Self.macB)
+    /// `wrapA` may put a decorator (fault injection, capture) on A's end of the link.
+    init(mtu: Int = 1500, wrapA: (MemoryLink) -> LinkDevice = { $0 },
+         configure: (inout InterfaceConfiguration) -> Void = { _ in }) throws {
+        let (ma, mb) = MemoryLink.pair(mtu: mtu, a: Self.macA, b: Self.macB)
+        linkA = wrapA(ma)
+        linkB = mb
         let slot = (64 + mtu + 18 + 63) & ~63
         poolA = try BufferPool(slotSize: slot, count: 1024)
         poolB = try BufferPool(slotSize: slot, count: 1024)
@@ -52,7 +56,7 @@ final class TwoHosts {
         try run()
     }
 
-    private func pump(from src: Interface, via out: MemoryLink, to dst: Interface, via inn: MemoryLink) throws -> Int {
+    private func pump(from src: Interface, via out: LinkDevice, to dst: Interface, via inn: LinkDevice) throws -> Int {
         _ = try out.transmit(src.transmitQueue, pool: src.pool)
         var moved = 0
         while true {
