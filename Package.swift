@@ -32,6 +32,7 @@ let package = Package(
         // Benchmarks (not tests): run by scripts/bench-*.sh, results in BENCHMARKS.md.
         .executableTarget(name: "wire-bench", dependencies: ["Wire"], swiftSettings: fast),
         .executableTarget(name: "link-bench", dependencies: ["Links", "Wire", "CShims"], swiftSettings: fast),
+        .executableTarget(name: "alloc-check", dependencies: ["Stack", "Links", "Wire"]),
         .executableTarget(name: "sched-bench", dependencies: ["RTUScheduler", "CShims"], swiftSettings: fast),
 
         .testTarget(name: "WireTests", dependencies: ["Wire"]),

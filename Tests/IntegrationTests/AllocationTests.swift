@@ -1,0 +1,26 @@
+import Foundation
+import Testing
+
+/// Hot-path rule 2 (ARCHITECTURE.md): no allocation per packet. Runs the
+/// alloc-check program with a counting allocator preloaded; it drives frames
+/// through the link, the stack's input, ICMP output and reassembly, and fails
+/// if any of those paths allocated after warm-up.
+@Suite struct AllocationTests {
+    @Test func dataPathAllocatesNothingPerFrame() throws {
+        let root = CLITests.repository
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("rtud-alloc-\(Harness.uniqueSuffix())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let so = dir.appendingPathComponent("malloc_count.so").path
+        let cc = try Harness.run(["gcc", "-O2", "-shared", "-fPIC", "-o", so,
+                                  root.appendingPathComponent("bench/c/malloc_count.c").path])
+        try #require(cc.ok, "gcc: \(cc.stderr)")
+        let bin = URL(fileURLWithPath: Harness.rtudBinary).deletingLastPathComponent().appendingPathComponent("alloc-check").path
+        try #require(FileManager.default.isExecutableFile(atPath: bin), "alloc-check not built at \(bin)")
+        let r = try Harness.run(["env", "LD_PRELOAD=\(so)", bin], timeout: 120)
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        #expect(r.stdout.contains("no allocation per frame"), "\(r.stdout)")
+        // Each path really carried frames.
+        #expect(!r.stdout.contains("over 0 frames"), "\(r.stdout)")
+    }
+}
