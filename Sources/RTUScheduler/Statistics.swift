@@ -71,6 +71,15 @@ public struct HistogramSnapshot: Sendable, Hashable {
 public struct DeadlineMiss: Sendable, Hashable {
     public var release: Nanoseconds
     public var lateness: Nanoseconds
+    /// Releases this event stands for: more than one when the dispatcher
+    /// was stalled over several periods (each skipped release is a miss).
+    public var count: Int
+
+    public init(release: Nanoseconds, lateness: Nanoseconds, count: Int = 1) {
+        self.release = release
+        self.lateness = lateness
+        self.count = count
+    }
 }
 
 /// Statistics of one RTU, written by its dispatcher only, readable from any
@@ -100,12 +109,14 @@ public final class RTUStatistics: @unchecked Sendable {
     let execution = AtomicHistogram()
     let missRelease: InlineArray<32, Atomic<Int64>>
     let missLateness: InlineArray<32, Atomic<Int64>>
+    let missCount: InlineArray<32, Atomic<Int64>>
 
     public init(id: RTUID, name: String) {
         self.id = id
         self.name = name
         missRelease = InlineArray { _ in Atomic<Int64>(0) }
         missLateness = InlineArray { _ in Atomic<Int64>(0) }
+        missCount = InlineArray { _ in Atomic<Int64>(0) }
     }
 
     // MARK: writer (the owning dispatcher only)
@@ -149,6 +160,7 @@ public final class RTUStatistics: @unchecked Sendable {
         let slot = Int(n % UInt64(Self.missLogSize))
         missRelease[slot].store(release, ordering: .relaxed)
         missLateness[slot].store(l, ordering: .relaxed)
+        missCount[slot].store(Int64(count), ordering: .relaxed)
         missLogged.store(n &+ 1, ordering: .relaxed)
         Self.bump(misses, by: count)
     }
@@ -176,7 +188,8 @@ public final class RTUStatistics: @unchecked Sendable {
             let logged = Int(min(missLogged.load(ordering: .relaxed), UInt64(Self.missLogSize)))
             snap.recentMisses = (0..<logged).map {
                 DeadlineMiss(release: missRelease[$0].load(ordering: .relaxed),
-                             lateness: missLateness[$0].load(ordering: .relaxed))
+                             lateness: missLateness[$0].load(ordering: .relaxed),
+                             count: Int(missCount[$0].load(ordering: .relaxed)))
             }.sorted { $0.release < $1.release }
             atomicMemoryFence(ordering: .acquiring)
             if sequence.load(ordering: .relaxed) == s0 { return snap }

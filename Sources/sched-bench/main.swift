@@ -93,6 +93,8 @@ struct Result {
     var missLogComplete = true
     var overhead: Nanoseconds = 0
     var measuredUtilPPB: Int64 = 0
+    /// Steal time of the dispatcher's vCPU during the run (hypervisor preemption).
+    var stealMs: Int64 = 0
     var admittedUtilPPB: Int64 = 0
 }
 
@@ -121,10 +123,13 @@ func runConfiguration(_ label: String, policy: ThreadPolicy, loaded: Bool, optio
         handles.append((p, h, body))
     }
     runtime.waitUntilApplied()
+    let steal0 = stealTicks(cpu: options.cpu)
     Thread.sleep(forTimeInterval: options.seconds + 0.02)
+    let steal1 = stealTicks(cpu: options.cpu)
     for (_, h, _) in handles { try runtime.remove(h.id) }
     runtime.waitUntilApplied()
     var r = Result(label: label, policy: runtime.effectivePolicies.first ?? policy, loaded: loaded)
+    r.stealMs = (steal1 - steal0) * 1000 / Int64(sysconf(Int32(_SC_CLK_TCK)))
     let core = runtime.coreStatistics(0)
     r.overhead = core.overheadPerInvocation
     r.measuredUtilPPB = core.measuredUtilizationPPB
@@ -138,12 +143,22 @@ func runConfiguration(_ label: String, policy: ThreadPolicy, loaded: Bool, optio
         r.samples += samples
         if p.period == .millis(1) { r.fastSamples = samples }
         r.missEvents += s.recentMisses.map { (p.name, $0) }
-        if s.deadlineMisses > UInt64(s.recentMisses.count) { r.missLogComplete = false }
+        if s.deadlineMisses > UInt64(s.recentMisses.reduce(0) { $0 + $1.count }) { r.missLogComplete = false }
         r.admittedUtilPPB += Int64((Double(p.budget + config.perInvocationOverhead) / Double(p.period)) * 1e9)
     }
     r.samples.sort()
     r.fastSamples.sort()
     return r
+}
+
+/// The steal column of /proc/stat for one CPU, in clock ticks.
+func stealTicks(cpu: Int) -> Int64 {
+    guard let stat = try? String(contentsOfFile: "/proc/stat", encoding: .utf8) else { return 0 }
+    for line in stat.split(separator: "\n") where line.hasPrefix("cpu\(cpu) ") {
+        let fields = line.split(separator: " ")
+        return fields.count > 8 ? Int64(fields[8]) ?? 0 : 0
+    }
+    return 0
 }
 
 func write(_ r: Result, to dir: String) throws {
@@ -183,6 +198,32 @@ func decisionCost() -> Double {
     return Double(rtu_sched_monotonic_ns() - start) / Double(invocations)
 }
 
+/// Baseline for the overhead figure: thread CPU time of a bare
+/// clock_nanosleep(TIMER_ABSTIME) sleep/wake cycle (1000 × 500 µs) on a
+/// pinned SCHED_FIFO thread: the part of the dispatcher's per-invocation
+/// cost that is the kernel's (and the hypervisor's), not the dispatcher's.
+func bareWakeCost(cpu: Int, priority: Int32) -> Int64 {
+    final class Box: @unchecked Sendable { var value: Int64 = 0 }  // written before signal, read after wait
+    let result = Box()
+    let done = DispatchSemaphore(value: 0)
+    let thread = Thread {
+        _ = rtu_sched_pin_self(Int32(cpu))
+        _ = rtu_sched_set_fifo_self(priority)
+        _ = rtu_sched_set_timerslack_self(1)
+        let cpu0 = rtu_sched_thread_cpu_ns()
+        var t = rtu_sched_monotonic_ns()
+        for _ in 0..<1000 {
+            t += 500_000
+            _ = rtu_sched_sleep_until(t)
+        }
+        result.value = (rtu_sched_thread_cpu_ns() - cpu0) / 1000
+        done.signal()
+    }
+    thread.start()
+    done.wait()
+    return result.value
+}
+
 func startLoad(hogs: Int, seconds: Int) throws -> Process {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/usr/bin/stress-ng")
@@ -196,6 +237,8 @@ try FileManager.default.createDirectory(atPath: options.out, withIntermediateDir
 print("sched-bench: dispatcher on CPU \(options.cpu), \(options.seconds) s per configuration, "
     + "load = stress-ng --cpu \(options.hogs)")
 print(String(format: "pure dispatcher decision + accounting: %.0f ns per invocation (manual clock)", decisionCost()))
+print("bare clock_nanosleep sleep/wake cycle on SCHED_FIFO: \(bareWakeCost(cpu: options.cpu, priority: options.priority)) ns "
+    + "of thread CPU (kernel + hypervisor share of the per-invocation overhead below)")
 
 var results: [Result] = []
 for policy in [ThreadPolicy.fifo, .other] {
@@ -211,21 +254,24 @@ load.terminate()
 load.waitUntilExit()
 
 print("")
-print("| load | policy | releases | invocations | misses | miss ratio | lateness p50 µs | p99 µs | max µs | 1 ms RTU p99 µs | overruns | overhead ns/inv | util admitted / measured |")
-print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+print("| load | policy | releases | invocations | misses | miss ratio | lateness p50 µs | p99 µs | max µs | 1 ms RTU p99 µs | overruns | overhead ns/inv | util admitted / measured | vCPU steal ms |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|")
 for r in results {
     try write(r, to: options.out)
     print("| \(r.loaded ? "stress-ng" : "idle") | \(r.policy) | \(r.releases) | \(r.invocations) | \(r.misses) | "
         + String(format: "%.2e", Double(r.misses) / Double(max(r.releases, 1)))
         + " | \(us(percentile(r.samples, 0.5))) | \(us(percentile(r.samples, 0.99))) | \(us(r.samples.last ?? 0)) | "
         + "\(us(percentile(r.fastSamples, 0.99))) | \(r.overruns) | \(r.overhead) | "
-        + String(format: "%.1f %% / %.1f %%", Double(r.admittedUtilPPB) / 1e7, Double(r.measuredUtilPPB) / 1e7) + " |")
+        + String(format: "%.1f %% / %.1f %%", Double(r.admittedUtilPPB) / 1e7, Double(r.measuredUtilPPB) / 1e7) + " | \(r.stealMs) |")
 }
 print("")
 for r in results where r.policy == .fifo {
     let events = r.missEvents.sorted { $0.1.release < $1.1.release }
     print("\(r.policy) \(r.loaded ? "loaded" : "idle"): \(r.misses) deadline misses"
         + (events.isEmpty ? "" : " — each miss event (RTU, lateness):")
-        + (r.missLogComplete ? "" : " (log holds the last 32 events per RTU)"))
-    for (name, m) in events { print("  \(name): lateness \(us(m.lateness)) µs") }
+        + (r.missLogComplete ? "" : " (the log holds the last 32 events per RTU; older ones not shown)"))
+    for (name, m) in events {
+        print("  \(name): lateness \(us(m.lateness)) µs"
+            + (m.count > 1 ? " (dispatcher stalled; \(m.count) releases skipped, each a miss)" : ""))
+    }
 }

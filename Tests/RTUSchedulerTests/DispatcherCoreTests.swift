@@ -175,7 +175,7 @@ import Testing
         #expect(s.deadlineMisses == 2)  // releases at 1 ms and 2 ms never ran
         #expect(s.releases == 4)
         #expect(s.latenessMax == 500 * us)
-        #expect(s.recentMisses.first == DeadlineMiss(release: 1 * ms, lateness: 2_500 * us))
+        #expect(s.recentMisses.first == DeadlineMiss(release: 1 * ms, lateness: 2_500 * us, count: 2))
     }
 
     @Test func commandsChangeAndRemoveEntriesBetweenUpcalls() {
