@@ -10,6 +10,7 @@ public enum DropReason: Int, CaseIterable, Sendable {
     case arpMalformed
     case arpUnsupported
     case arpNotForUs
+    case arpAddressConflict
     case arpPendingFull
     case arpTableFull
     case arpUnresolved
@@ -48,6 +49,7 @@ public enum DropReason: Int, CaseIterable, Sendable {
         case .arpMalformed: "arp_malformed"
         case .arpUnsupported: "arp_unsupported"
         case .arpNotForUs: "arp_not_for_us"
+        case .arpAddressConflict: "arp_address_conflict"
         case .arpPendingFull: "arp_pending_full"
         case .arpTableFull: "arp_table_full"
         case .arpUnresolved: "arp_unresolved"

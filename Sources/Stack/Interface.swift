@@ -76,6 +76,8 @@ public final class Interface {
     public weak var transport: TransportHandler?
     /// Called for each echo reply addressed to us: (source, identifier, sequence, data length).
     public var echoReplyObserver: ((IPv4Address, UInt16, UInt16, Int, Instant) -> Void)?
+    /// Called when another station sends ARP from our address (its MAC).
+    public var addressConflictObserver: ((EthernetAddress) -> Void)?
     /// Called when a neighbour's hardware address becomes known or changes.
     public var neighbourObserver: ((IPv4Address, EthernetAddress) -> Void)?
 
@@ -168,8 +170,14 @@ public final class Interface {
         }
         let sender = view.senderProtocolAddress
         let senderHardware = view.senderHardwareAddress
-        // A sender claiming our address, or a group MAC, is not merged into the cache.
-        guard sender != address, senderHardware.isUnicast, !sender.isUnspecified else {
+        // Another station using our address (RFC 5227 §2.4): counted and reported, never merged.
+        guard sender != address else {
+            counters.drop(.arpAddressConflict)
+            addressConflictObserver?(senderHardware)
+            return
+        }
+        // A group MAC as sender, or no sender address (an RFC 5227 probe), is not merged into the cache.
+        guard senderHardware.isUnicast, !sender.isUnspecified else {
             counters.drop(.arpMalformed)
             return
         }

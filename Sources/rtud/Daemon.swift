@@ -109,6 +109,9 @@ final class Daemon {
         iface.neighbourObserver = { [unowned self] address, mac in
             self.log.info("\(spec.name): neighbour \(address) is at \(mac)")
         }
+        iface.addressConflictObserver = { [unowned self] mac in
+            self.log.warning("\(spec.name): address conflict: \(mac) also uses \(spec.address.address)")
+        }
         iface.echoReplyObserver = { [unowned self] source, _, seq, length, now in
             guard let sent = self.probeSent[source] else { return }
             self.probeAnswered.insert(source)

@@ -82,6 +82,24 @@ import Wire
         #expect(h.a.counters[.icmpEchoRepliesReceived] == 2)
     }
 
+    @Test func addressConflictIsCountedAndReported() throws {
+        let h = try TwoHosts()
+        var conflicts: [EthernetAddress] = []
+        h.a.addressConflictObserver = { conflicts.append($0) }
+        // B announces A's address as its own.
+        var frame = [UInt8](repeating: 0, count: 42)
+        frame.withUnsafeMutableBytes { b in
+            EthernetRepr(destination: .broadcast, source: TwoHosts.macB, etherType: .arp).emit(into: b)
+            ARPRepr(operation: .request, senderHardwareAddress: TwoHosts.macB, senderProtocolAddress: TwoHosts.addrA,
+                    targetHardwareAddress: .zero, targetProtocolAddress: TwoHosts.addrA)
+                .emit(into: UnsafeMutableRawBufferPointer(rebasing: b[14...]))
+        }
+        h.inject(frame, into: h.a)
+        #expect(h.a.counters[.arpAddressConflict] == 1)
+        #expect(conflicts == [TwoHosts.macB])
+        #expect(h.a.transmitQueue.isEmpty)   // no reply to a claim on our own address
+    }
+
     @Test func noRouteOffSubnetWithoutGateway() throws {
         let h = try TwoHosts()
         [UInt8](repeating: 0, count: 8).withUnsafeBytes { p in
