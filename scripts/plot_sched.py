@@ -20,15 +20,15 @@ fig, ax = plt.subplots(figsize=(8, 5))
 for (policy, load), (label, color, ls) in styles.items():
     try:
         with open(f"{src}/sched-lateness-{policy}-{load}.txt") as f:
-            values = sorted(max(int(line), 100) / 1000 for line in f if line.strip())
+            values = sorted(max(int(line), 1000) / 1000 for line in f if line.strip())
     except FileNotFoundError:
         continue
     n = len(values)
     ax.plot(values, [(i + 1) / n for i in range(n)], color=color, linestyle=ls,
-            label=f"{label} (n={n})")
+            label=f"{label} ({n} invocations)")
 ax.set_xscale("log")
 ax.set_xlabel("release lateness (µs, log scale; start of job − release time)")
-ax.set_ylabel("fraction of invocations")
+ax.set_ylabel("fraction of invocations (skipped releases not included)")
 ax.set_title("RTU dispatcher: release lateness, 60 % RT load on one core")
 ax.axvline(100, color="grey", linewidth=0.8, linestyle=":")
 ax.grid(True, which="both", alpha=0.3)

@@ -224,6 +224,43 @@ func bareWakeCost(cpu: Int, priority: Int32) -> Int64 {
     return result.value
 }
 
+/// Control experiment: a bare pinned SCHED_FIFO thread (no dispatcher, no
+/// bodies) sleeping with clock_nanosleep to every 1 ms tick for `seconds`.
+/// Wake-ups later than 750 µs would make a 250 µs job of a 1 ms RTU miss:
+/// if the bare thread sees them too, the stalls are the machine's, not the
+/// dispatcher's. Returns sorted lateness samples.
+func bareSleeperLateness(cpu: Int, priority: Int32, seconds: Double) -> [Int64] {
+    final class Box: @unchecked Sendable { var samples: [Int64] = [] }  // written before signal, read after wait
+    let box = Box()
+    let done = DispatchSemaphore(value: 0)
+    let thread = Thread {
+        _ = rtu_sched_pin_self(Int32(cpu))
+        _ = rtu_sched_set_fifo_self(priority)
+        _ = rtu_sched_set_timerslack_self(1)
+        let n = Int(seconds * 1_000)
+        var samples = [Int64](repeating: 0, count: n)
+        var t = rtu_sched_monotonic_ns()
+        for i in 0..<n {
+            t += 1_000_000
+            _ = rtu_sched_sleep_until(t)
+            let now = rtu_sched_monotonic_ns()
+            samples[i] = now - t
+            if now - t > 1_000_000 { t += ((now - t) / 1_000_000) * 1_000_000 }  // skip, like the dispatcher
+        }
+        box.samples = samples.sorted()
+        done.signal()
+    }
+    thread.start()
+    done.wait()
+    return box.samples
+}
+
+func describeBare(_ label: String, _ s: [Int64]) -> String {
+    let over = s.filter { $0 > 750_000 }.count
+    return "bare SCHED_FIFO 1 ms sleeper, \(label): \(s.count) wake-ups, lateness p50 \(us(percentile(s, 0.5))) µs, "
+        + "p99 \(us(percentile(s, 0.99))) µs, max \(us(s.last ?? 0)) µs, \(over) later than 750 µs"
+}
+
 func startLoad(hogs: Int, seconds: Int) throws -> Process {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/usr/bin/stress-ng")
@@ -241,15 +278,20 @@ print("bare clock_nanosleep sleep/wake cycle on SCHED_FIFO: \(bareWakeCost(cpu: 
     + "of thread CPU (kernel + hypervisor share of the per-invocation overhead below)")
 
 var results: [Result] = []
+var bare: [String] = []
 for policy in [ThreadPolicy.fifo, .other] {
     results.append(try runConfiguration("idle", policy: policy, loaded: false, options: options))
 }
-let load = try startLoad(hogs: options.hogs, seconds: Int(options.seconds * 2) + 30)
+bare.append(describeBare("idle", bareSleeperLateness(cpu: options.cpu, priority: options.priority,
+                                                     seconds: options.seconds / 2)))
+let load = try startLoad(hogs: options.hogs, seconds: Int(options.seconds * 3) + 30)
 Thread.sleep(forTimeInterval: 1)
 defer { if load.isRunning { load.terminate(); load.waitUntilExit() } }
 for policy in [ThreadPolicy.fifo, .other] {
     results.append(try runConfiguration("stress-ng --cpu \(options.hogs)", policy: policy, loaded: true, options: options))
 }
+bare.append(describeBare("stress-ng", bareSleeperLateness(cpu: options.cpu, priority: options.priority,
+                                                          seconds: options.seconds / 2)))
 load.terminate()
 load.waitUntilExit()
 
@@ -264,6 +306,8 @@ for r in results {
         + "\(us(percentile(r.fastSamples, 0.99))) | \(r.overruns) | \(r.overhead) | "
         + String(format: "%.1f %% / %.1f %%", Double(r.admittedUtilPPB) / 1e7, Double(r.measuredUtilPPB) / 1e7) + " | \(r.stealMs) |")
 }
+print("")
+for line in bare { print(line) }
 print("")
 for r in results where r.policy == .fifo {
     let events = r.missEvents.sorted { $0.1.release < $1.1.release }
