@@ -28,8 +28,10 @@ public enum CRC32 {
     /// Why it is shaped this way: slicing-by-8 (Kounavis and Berry, 2005) —
     /// eight bytes per step through eight 256-entry tables, whose lookups are
     /// independent, against one dependent lookup per byte. A 48-byte cell
-    /// payload is exactly six steps. See the closing figures in the commit
-    /// that added this file for measured throughput against `updateBytewise`.
+    /// payload is exactly six steps. Measured on the 2-vCPU development
+    /// machine (release, under a load average of 5): ~1.5 GB/s from 48 bytes
+    /// (~30–45 ns a cell) to 64 KiB, against ~0.3 GB/s for `updateBytewise`;
+    /// the OC-3c line needs 19 MB/s.
     public static func update(_ register: UInt32, _ bytes: UnsafeRawBufferPointer) -> UInt32 {
         let count = bytes.count
         guard count > 0, let base = bytes.baseAddress else { return register }
