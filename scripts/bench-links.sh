@@ -65,11 +65,12 @@ start_gen() {
 }
 stop_gen() { kill "$GEN_PID" 2>/dev/null || true; wait "$GEN_PID" 2>/dev/null || true; GEN_PID=""; }
 
-declare -A RATE CPUNS ALLOCS DROPS
+declare -A RATE MED CPUNS ALLOCS DROPS
+median() { tr ' ' '\n' | grep . | sort -n | awk '{v[NR]=$1} END{ if (NR%2) print v[(NR+1)/2]; else printf "%d\n", (v[NR/2]+v[NR/2+1])/2 }'; }
 measure() {  # name mode args... (gen: "gen IF" or "-")
     local name=$1 gen=$2 gen_if=$3; shift 3
     [[ -n "${ONLY:-}" && "$name" != $ONLY ]] && return 0
-    local best_s=0 best_c=0
+    local best_s=0 best_c=0 all_s="" all_c=""
     for ((r = 0; r < ROUNDS; r++)); do
         for impl in swift c; do
             [ "$gen" = gen ] && start_gen "$gen_if" "$OURMAC"
@@ -82,16 +83,20 @@ measure() {  # name mode args... (gen: "gen IF" or "-")
             echo "  $name $impl round $r: $line" >&2
             if [ "$impl" = swift ]; then
                 ((rate > best_s)) && best_s=$rate
+                all_s+=" $rate"
                 ALLOCS[$name]=$(echo "$line" | field allocs)/$f
                 CPUNS[$name.swift]=$(awk -v f="$f" -v c="$c" 'BEGIN{ if (f>0) printf "%d", c*1e9/f; else print "-" }')
             else
                 ((rate > best_c)) && best_c=$rate
+                all_c+=" $rate"
                 CPUNS[$name.c]=$(awk -v f="$f" -v c="$c" 'BEGIN{ if (f>0) printf "%d", c*1e9/f; else print "-" }')
             fi
         done
     done
     RATE[$name.swift]=$best_s
     RATE[$name.c]=$best_c
+    MED[$name.swift]=$(echo "$all_s" | median)
+    MED[$name.c]=$(echo "$all_c" | median)
 }
 
 echo "running: ${SECS}s per run, $ROUNDS rounds, Swift and C alternating" >&2
@@ -100,13 +105,14 @@ measure af_packet-tx -   -    tx-packet "$VA" "$SECS"
 measure tap-rx       gen "$TAP" rx-tap "$TAP" "$SECS"
 measure tap-tx       -   -    tx-tap "$TAP" "$SECS"
 
-printf '\nframes/s: best of %d runs of %ss; receive is the drain rate of a full ring/queue (busy time), transmit the wall rate.\n' "$ROUNDS" "$SECS"
-printf '\n| driver, direction | Swift frames/s | C frames/s | Swift/C | Swift CPU ns/frame (last run) | C CPU ns/frame (last run) | Swift mallocs/frames (last run) |\n'
-printf '|---|---:|---:|---:|---:|---:|---:|\n'
+printf '\nframes/s: best and median of %d runs of %ss; receive is the drain rate of a full ring/queue (busy time), transmit the wall rate.\n' "$ROUNDS" "$SECS"
+printf '\n| driver, direction | Swift frames/s best | C best | Swift/C best | Swift median | C median | Swift/C median | Swift CPU ns/frame (last run) | C CPU ns/frame (last run) | Swift mallocs/frames (last run) |\n'
+printf '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n'
 for name in af_packet-rx af_packet-tx tap-rx tap-tx; do
     [[ -n "${ONLY:-}" && "$name" != $ONLY ]] && continue
-    s=${RATE[$name.swift]} c=${RATE[$name.c]}
+    s=${RATE[$name.swift]} c=${RATE[$name.c]} ms=${MED[$name.swift]} mc=${MED[$name.c]}
     ratio=$(awk -v s="$s" -v c="$c" 'BEGIN{ if (c>0) printf "%.2f", s/c; else print "-" }')
-    printf '| %s | %d | %d | %s | %s | %s | %s |\n' "$name" "$s" "$c" "$ratio" \
+    mratio=$(awk -v s="$ms" -v c="$mc" 'BEGIN{ if (c>0) printf "%.2f", s/c; else print "-" }')
+    printf '| %s | %d | %d | %s | %d | %d | %s | %s | %s | %s |\n' "$name" "$s" "$c" "$ratio" "$ms" "$mc" "$mratio" \
         "${CPUNS[$name.swift]}" "${CPUNS[$name.c]}" "${ALLOCS[$name]}"
 done

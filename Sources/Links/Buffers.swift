@@ -163,32 +163,84 @@ public final class BufferPool {
         freeCount &+= 1
     }
 
-    /// Gives back `count` handles at `handles` (a batch's storage). One pass
-    /// with the free count in a local: the stores through the pointers could
-    /// alias `self`'s fields as far as the compiler knows, so a per-handle
-    /// `give` would reload and store the count for every frame.
+    /// Gives back `count` handles at `handles` (a batch's storage), with the
+    /// same checks as `give(_:)`. Everything the loop reads from `self` is
+    /// copied into locals first: the stores through `out` and `free` could
+    /// alias `self`'s fields as far as the compiler knows, so otherwise the
+    /// count, the pointers and the free count would be reloaded per handle.
     func give(_ handles: UnsafePointer<PacketBuffer>, count n: Int) {
-        var top = freeCount
+        let out = self.out, free = self.free, arena = self.arena
+        let slots = UInt(bitPattern: self.count), slotSize = self.slotSize
+        var top = free + freeCount
         var invalid: UInt64 = 0
-        for i in 0 ..< n {
-            let b = handles[i]
-            let s = Int(b.slot)
-            guard s >= 0, s < count, out[s] == 1, b.base == arena + s &* slotSize else {
+        // Last handle first: the free stack ends up as it was before these
+        // were taken, so the next batch reuses the same slots in the same
+        // (ascending) order.
+        var p = handles + n
+        while p != handles {
+            p -= 1
+            let slot = p.pointee.slot
+            // Zero-extended, so a negative slot fails the range check too.
+            let s = Int(UInt32(bitPattern: slot))
+            if UInt(bitPattern: s) < slots, out[s] == 1, p.pointee.base == arena + s &* slotSize {
+                out[s] = 0
+                top.pointee = slot
+                top += 1
+            } else {
                 invalid &+= 1
-                continue
             }
-            out[s] = 0
-            free[top] = b.slot
-            top &+= 1
         }
-        freeCount = top
+        freeCount = top - free
         invalidGives &+= invalid
     }
+
+    /// Starts a driver's bulk take: the free stack with its top in a local.
+    /// Nothing else may use the pool until `endTake` (single owner, and the
+    /// pool's free count is stale meanwhile).
+    func beginTake() -> BulkTake {
+        BulkTake(free: free, out: out, arena: arena, slotSize: slotSize, headroom: headroom, end: free + freeCount)
+    }
+
+    /// Ends a bulk take: publishes the free count once.
+    func endTake(_ t: BulkTake) { freeCount = t.top }
+
+    /// A bulk taker found no free slot (counted like a nil `take()`).
+    func noteExhausted() { exhausted &+= 1 }
 
     /// Whether `buffer` is currently handed out by this pool.
     public func isOut(_ buffer: PacketBuffer) -> Bool {
         let s = Int(buffer.slot)
         return s >= 0 && s < count && out[s] == 1 && buffer.base == arena + s &* slotSize
+    }
+}
+
+/// A driver's view of a `BufferPool`'s free stack while it fills a batch
+/// (`BufferPool.beginTake`/`endTake`): the pool's pointers and geometry and
+/// the stack top in locals, so a receive loop keeps them in registers instead
+/// of reloading the pool's fields after every frame copy (which, as far as
+/// the compiler knows, could have written them). Takes mark the slot out,
+/// exactly as `BufferPool.take()`, so gives are checked the same way.
+struct BulkTake {
+    let free: UnsafeMutablePointer<Int32>
+    let out: UnsafeMutablePointer<UInt8>
+    let arena: UnsafeMutableRawPointer
+    let slotSize: Int
+    let headroom: Int
+    /// One past the top free slot: `free ..< end` are free.
+    var end: UnsafeMutablePointer<Int32>
+
+    /// Free slots left.
+    var top: Int { end - free }
+
+    /// Takes the top free slot and returns a handle of `length` bytes at
+    /// `headroom`. Precondition (the caller bounds its loop by `top`): top > 0.
+    @inline(__always)
+    mutating func take(length: Int) -> PacketBuffer {
+        end -= 1
+        let slot = end.pointee
+        out[Int(slot)] = 1
+        return PacketBuffer(base: arena + Int(slot) &* slotSize, capacity: slotSize,
+                            slot: slot, offset: headroom, length: length)
     }
 }
 

@@ -65,6 +65,25 @@ import Testing
         #expect(b.tailroom == 256 - 32 - 10)
         pool.give(b)
     }
+
+    @Test func releaseAllChecksEachHandleAndRestoresTheTakeOrder() throws {
+        let pool = try BufferPool(slotSize: 256, count: 8, headroom: 16)
+        let other = try BufferPool(slotSize: 256, count: 8, headroom: 16)
+        let batch = FrameBatch(capacity: 8)
+        for _ in 0 ..< 4 { batch.append(try #require(pool.take())) }
+        let order = (0 ..< 4).map { batch[$0].slot }
+        batch.releaseAll(to: pool)
+        #expect(batch.isEmpty && pool.available == 8 && pool.invalidGives == 0)
+        // The slots come back so that the next takes repeat the same order.
+        for _ in 0 ..< 4 { batch.append(try #require(pool.take())) }
+        #expect((0 ..< 4).map { batch[$0].slot } == order)
+        // A second copy of a handle (a double give) and a foreign handle.
+        batch.append(batch[1])
+        batch.append(try #require(other.take()))
+        batch.releaseAll(to: pool)
+        #expect(pool.available == 8)
+        #expect(pool.invalidGives == 2)
+    }
 }
 
 @Suite struct FrameBatchTests {

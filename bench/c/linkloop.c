@@ -2,7 +2,8 @@
 // Swift drivers run, written plainly, so the ratio Swift/C measures the cost
 // of the Swift layer and not of the kernel. Also the traffic generator.
 //
-//   linkloop rx-packet IF MAC SECS   TPACKET_V3 ring (64 x 1 MiB) + BPF filter, copy each frame to a pool slot
+//   linkloop rx-packet IF MAC SECS   TPACKET_V3 ring (64 x 1 MiB) + BPF filter, copy each frame that fits
+//                                    (and is not truncated) to a pool slot
 //   linkloop tx-packet IF SECS       sendmmsg, 64 frames per call, PACKET_QDISC_BYPASS
 //   linkloop rx-tap NAME SECS        attach to TAP NAME, read() until EAGAIN
 //   linkloop tx-tap NAME SECS        attach to TAP NAME, write() 64-byte frames
@@ -145,7 +146,10 @@ static int rx_packet(const char *ifname, const char *mac, double secs) {
         for (uint32_t i = 0; i < n; i++) {
             struct tpacket3_hdr *h = (void *)f;
             struct sockaddr_ll *sll = (void *)(f + TPACKET_ALIGN(sizeof(struct tpacket3_hdr)));
-            if (sll->sll_pkttype != PACKET_OUTGOING && nfree > 0) {
+            // The length check is the driver's truncation check, and what
+            // keeps the copy inside the slot.
+            if (sll->sll_pkttype != PACKET_OUTGOING && nfree > 0
+                && h->tp_snaplen <= SLOT - 64 && h->tp_snaplen >= h->tp_len) {
                 int32_t s = freelist[--nfree];
                 memcpy(arena + (size_t)s * SLOT + 64, f + h->tp_mac, h->tp_snaplen);
                 batch[nb++] = s;
