@@ -24,6 +24,7 @@ public func fuzzFrames(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     fuzzICMP(input)
     fuzzUDP(input, source: a, destination: b)
     fuzzTCP(input, source: a, destination: b)
+    fuzzATM(input)
     return 0
 }
 
@@ -172,5 +173,60 @@ func fuzzTCP(_ input: UnsafeRawBufferPointer, source: IPv4Address, destination: 
         guard let again = try? TCPView(out.readOnly) else { fatalError("TCP emitted segment does not parse") }
         check((try? TCPRepr.parse(again, source: source, destination: destination)) == repr, "TCP round trip")
         check(again.payload.elementsEqual(tcp.payload), "TCP payload preserved")
+    }
+}
+
+/// The emulated ATM link's formats (issue 6): RFC 4717 frames, cells, HEC
+/// correction, AAL5 PDUs and RFC 2684 headers.
+func fuzzATM(_ input: UnsafeRawBufferPointer) {
+    if let pw = try? PseudowireCellView(input) {
+        // The repr models one label (the bottom one); the view may have walked a deeper stack.
+        check(pw.headerLength + pw.cellCount * 52 == input.count, "pseudowire length is header + whole cells")
+        let repr = PseudowireCellRepr.parse(pw)
+        check(repr.cellCount == pw.cellCount, "repr keeps the cell count")
+        var n = 0
+        for cell in pw.cells {
+            withExact(53) { out in
+                cell.copyCell(into: out)
+                let view = try? ATMCellView(UnsafeRawBufferPointer(out))
+                check(view?.hecIsValid == true, "a rebuilt cell carries a valid HEC")
+            }
+            n += 1
+        }
+        check(n == pw.cellCount, "cell iteration covers every cell")
+    }
+    if let cell = try? ATMCellView(input) {
+        // An intact header is left alone; a corrected one differs from the
+        // received header in at most one bit (the error may be in the HEC itself).
+        if let fixed = HEC.correct(cell.word, hec: cell.hec) {
+            check(fixed.corrected == !cell.hecIsValid, "corrected exactly when the HEC was wrong")
+            check((fixed.word ^ cell.word).nonzeroBitCount <= 1, "correction flips at most one bit")
+        } else {
+            check(!cell.hecIsValid, "an intact header is always accepted")
+        }
+        let repr = ATMCellRepr(word: cell.word)
+        withExact(5) { out in
+            repr.emit(into: out)
+            check(HEC.isValid(repr.word, hec: out[4]), "emitted HEC verifies")
+        }
+    }
+    if let pdu = try? AAL5View(input) {
+        check(pdu.sdu.count == pdu.trailer.length, "SDU is the trailer's length")
+        check(pdu.pad.count <= 47, "pad below one cell")
+        // Re-framing the SDU yields the same PDU length and a PDU that validates.
+        let length = AAL5.pduLength(sduLength: pdu.sdu.count)
+        check(length == input.count, "pdu length recomputed")
+        withExact(length) { out in
+            out.copyMemory(from: pdu.sdu)
+            _ = AAL5.writeTrailer(into: out, sduLength: pdu.sdu.count, userToUser: pdu.trailer.userToUser,
+                              commonPartIndicator: pdu.trailer.commonPartIndicator)
+            check((try? AAL5View(UnsafeRawBufferPointer(out))) != nil, "re-framed PDU validates")
+        }
+    }
+    if let llc = try? LLCSNAPView(input) {
+        withExact(8) { out in
+            LLCSNAPRepr(etherType: llc.etherType).emit(into: out)
+            check(out.elementsEqual(input.prefix(8)), "LLC/SNAP header round-trips")
+        }
     }
 }

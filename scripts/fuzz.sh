@@ -25,6 +25,9 @@ swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name WireFuzz \
 cp "$root"/Fuzz/corpus/* "$out/corpus/"
 
 echo "fuzz: running for ${seconds} s"
+# libFuzzer reports crashes itself; Swift's backtracer would only delay (or,
+# without a terminal, stall) the exit.
+export SWIFT_BACKTRACE=enable=no
 "$out/fuzz-frames" "$out/corpus" \
   -max_total_time="$seconds" -max_len=2048 -timeout=10 -rss_limit_mb=2048 \
   -print_final_stats=1 -artifact_prefix="$out/"
