@@ -301,6 +301,15 @@ public final class FrameBatch {
     }
 
     /// Drops the first `n` handles (already transmitted) and shifts the rest down.
+    /// Gives the first `n` buffers back to `pool` (in bulk) and removes
+    /// them: what a driver does with the frames it has taken for transmit.
+    public func releaseFirst(_ n: Int, to pool: BufferPool) {
+        precondition(n >= 0 && n <= count, "FrameBatch: releaseFirst beyond count")
+        if n == 0 { return }
+        pool.give(storage, count: n)
+        removeFirst(n)
+    }
+
     public func removeFirst(_ n: Int) {
         precondition(n >= 0 && n <= count, "FrameBatch: removeFirst beyond count")
         if n == 0 { return }

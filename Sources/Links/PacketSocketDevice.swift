@@ -246,10 +246,7 @@ public final class PacketSocketDevice: LinkDevice {
         var sent = 0
         var taken = 0
         let maxFrame = maximumFrameLength
-        defer {
-            for i in 0 ..< taken { pool.give(batch[i]) }
-            batch.removeFirst(taken)
-        }
+        defer { batch.releaseFirst(taken, to: pool) }
         while taken < batch.count {
             // Gather the run of sendable frames starting at `taken`.
             var k = 0

@@ -104,10 +104,7 @@ public final class TapDevice: LinkDevice {
         var sent = 0
         var taken = 0
         let maxFrame = maximumFrameLength
-        defer {
-            for i in 0 ..< taken { pool.give(batch[i]) }
-            batch.removeFirst(taken)
-        }
+        defer { batch.releaseFirst(taken, to: pool) }
         while taken < batch.count {
             let frame = batch[taken].readable
             if frame.count > maxFrame {

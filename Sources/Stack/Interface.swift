@@ -82,7 +82,7 @@ public final class Interface {
     public var neighbourObserver: ((IPv4Address, EthernetAddress) -> Void)?
 
     var arp: ArpCache
-    var reassembler: Reassembler
+    let reassembler: Reassembler
     private var nextIdentification: UInt16 = 1
     private var icmpTokens: Int
     private var icmpRefilled = Instant.zero
@@ -113,7 +113,6 @@ public final class Interface {
     deinit {
         arp.drain { pool.give($0) }
         fragments.releaseAll(to: pool)
-        reassembler.deallocate()
         scratch.deallocate()
     }
 
@@ -227,7 +226,7 @@ public final class Interface {
         let delivery = IPv4Delivery(source: src, destination: dst, protocol: ip.protocol,
                                     timeToLive: ip.timeToLive, isBroadcast: broadcast)
         guard ip.isFragment else {
-            deliver(delivery, payload: ip.payload, firstBytes: ip.payload, now: now)
+            deliver(delivery, payload: ip.payload, now: now)
             return
         }
         counters.count(.fragmentsReceived)
@@ -242,7 +241,7 @@ public final class Interface {
         case .complete(let context, let length):
             counters.count(.datagramsReassembled)
             let payload = reassembler.payload(of: context, length: length)
-            deliver(delivery, payload: payload, firstBytes: payload, now: now)
+            deliver(delivery, payload: payload, now: now)
             reassembler.release(context)
         case .overlap: counters.drop(.fragmentOverlap)
         case .tooLarge: counters.drop(.fragmentTooLarge)
@@ -261,8 +260,7 @@ public final class Interface {
         }
     }
 
-    private func deliver(_ packet: IPv4Delivery, payload: UnsafeRawBufferPointer,
-                         firstBytes: UnsafeRawBufferPointer, now: Instant) {
+    private func deliver(_ packet: IPv4Delivery, payload: UnsafeRawBufferPointer, now: Instant) {
         switch packet.protocol {
         case .icmp:
             counters.count(.ipv4Delivered)

@@ -10,7 +10,7 @@ import Wire
 /// Fragments that overlap earlier ones with different bytes drop the whole
 /// datagram (the reasoning of RFC 5722 and Linux since CVE-2018-5391); exact
 /// duplicates are ignored.
-public struct Reassembler {
+public final class Reassembler {
     /// Identifies a datagram being reassembled (RFC 791: source, destination, protocol, identification).
     public struct Key: Hashable {
         public var source: IPv4Address
@@ -72,10 +72,7 @@ public struct Reassembler {
         bitmaps.initialize(repeating: 0, count: contexts * Self.wordsPerBitmap)
     }
 
-    /// Frees the buffers. The reassembler is a value owned by one interface;
-    /// it is destroyed explicitly because a struct cannot have a deinit that
-    /// copies would share.
-    public func deallocate() {
+    deinit {
         buffers.deallocate()
         bitmaps.deallocate()
     }
@@ -84,7 +81,7 @@ public struct Reassembler {
 
     /// Adds one fragment: `data` at byte `offset` of the datagram's payload,
     /// `more` the MF flag.
-    public mutating func add(_ key: Key, offset: Int, more: Bool, data: UnsafeRawBufferPointer,
+    public func add(_ key: Key, offset: Int, more: Bool, data: UnsafeRawBufferPointer,
                              ttl: UInt8, now: Instant) -> Outcome {
         let end = offset + data.count
         guard end <= Self.maximumPayload - 20 else { return .tooLarge }
@@ -129,13 +126,13 @@ public struct Reassembler {
     }
 
     /// Frees a context (after delivery of a complete datagram, or on error).
-    public mutating func release(_ context: Int) {
+    public func release(_ context: Int) {
         contexts[context] = Context()
         (bitmaps + context * Self.wordsPerBitmap).update(repeating: 0, count: Self.wordsPerBitmap)
     }
 
     /// Drops datagrams past their timeout; returns how many, and the next expiry.
-    public mutating func expire(now: Instant) -> (expired: Int, next: Instant) {
+    public func expire(now: Instant) -> (expired: Int, next: Instant) {
         var expired = 0
         var next = Instant.never
         for c in contexts.indices where contexts[c].inUse {
@@ -155,7 +152,7 @@ public struct Reassembler {
     /// second result says so). Under sustained loss a fixed pool that refused
     /// new datagrams would stall every fragmented flow until the timeout;
     /// evicting the oldest keeps fresh datagrams completing.
-    private mutating func context(for key: Key, now: Instant) -> (Int, evicted: Bool) {
+    private func context(for key: Key, now: Instant) -> (Int, evicted: Bool) {
         var free: Int?
         var oldest = 0
         for c in contexts.indices {

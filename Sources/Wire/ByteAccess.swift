@@ -2,6 +2,9 @@
 // its offsets against the length it validated in its initialiser, so these do
 // no checking of their own (the standard library's bounds checks on raw
 // buffers are debug-only as well).
+//
+// `slice`, `copy` and `readOnly` are public: the layers above build frames in
+// lent buffers with them too (one definition for the whole stack).
 
 extension UnsafeRawBufferPointer {
     @inlinable @inline(__always)
@@ -15,7 +18,7 @@ extension UnsafeRawBufferPointer {
 
     /// The bytes in `range` as a buffer of their own (index 0 = `range.lowerBound`).
     @inlinable @inline(__always)
-    func slice(_ range: Range<Int>) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: self[range]) }
+    public func slice(_ range: Range<Int>) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: self[range]) }
 }
 
 extension UnsafeMutableRawBufferPointer {
@@ -29,14 +32,14 @@ extension UnsafeMutableRawBufferPointer {
     func writeU32(_ offset: Int, _ value: UInt32) { storeBytes(of: value.bigEndian, toByteOffset: offset, as: UInt32.self) }
 
     @inlinable @inline(__always)
-    func slice(_ range: Range<Int>) -> UnsafeMutableRawBufferPointer { UnsafeMutableRawBufferPointer(rebasing: self[range]) }
+    public func slice(_ range: Range<Int>) -> UnsafeMutableRawBufferPointer { UnsafeMutableRawBufferPointer(rebasing: self[range]) }
 
     @inlinable @inline(__always)
-    var readOnly: UnsafeRawBufferPointer { UnsafeRawBufferPointer(self) }
+    public var readOnly: UnsafeRawBufferPointer { UnsafeRawBufferPointer(self) }
 
     /// Copies `source` to `offset` (caller has checked the room).
     @inlinable @inline(__always)
-    func copy(_ source: UnsafeRawBufferPointer, to offset: Int) {
+    public func copy(_ source: UnsafeRawBufferPointer, to offset: Int) {
         guard source.count > 0 else { return }
         UnsafeMutableRawBufferPointer(rebasing: self[offset ..< offset &+ source.count]).copyMemory(from: source)
     }

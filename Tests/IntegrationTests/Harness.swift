@@ -47,16 +47,16 @@ enum Harness {
         try p.run()
         let deadline = Date().addingTimeInterval(timeout)
         // Read while waiting so a chatty command cannot fill the pipe and stall.
-        var o = Data(), e = Data()
+        let o = Collected(), e = Collected()
         let group = DispatchGroup()
-        group.enter(); DispatchQueue.global().async { o = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-        group.enter(); DispatchQueue.global().async { e = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+        group.enter(); DispatchQueue.global().async { o.data = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+        group.enter(); DispatchQueue.global().async { e.data = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
         while p.isRunning && Date() < deadline { usleep(10_000) }
         if p.isRunning { kill(p.processIdentifier, SIGKILL) }
         p.waitUntilExit()
         group.wait()
-        return Output(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
-                      stderr: String(decoding: e, as: UTF8.self))
+        return Output(status: p.terminationStatus, stdout: String(decoding: o.data, as: UTF8.self),
+                      stderr: String(decoding: e.data, as: UTF8.self))
     }
 
     /// Runs a command inside a namespace.
@@ -74,6 +74,12 @@ enum Harness {
         }
         return try condition()
     }
+}
+
+/// A pipe's bytes, written by one reader thread and read after `group.wait()`
+/// (which orders the two).
+private final class Collected: @unchecked Sendable {
+    var data = Data()
 }
 
 /// A network namespace owned by a test; `close()` (always deferred) deletes it
