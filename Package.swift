@@ -18,8 +18,16 @@ let package = Package(
         .target(name: "CShims", linkerSettings: [.linkedLibrary("pcap")]),
         .target(name: "Wire", swiftSettings: fast),
         .target(name: "Links", dependencies: ["Wire", "CShims"], swiftSettings: fast),
-        .target(name: "Stack", dependencies: ["Wire", "Links"], swiftSettings: fast),
+        .target(name: "Stack", dependencies: ["Wire", "Links", "CShims"], swiftSettings: fast),
         .target(name: "RTUScheduler", dependencies: ["CShims"], swiftSettings: fast),
+        .target(name: "SharedRings", dependencies: ["CShims"], swiftSettings: fast),
+        .target(name: "UserUDP", dependencies: ["Stack", "RTUScheduler", "SharedRings", "Links", "Wire", "CShims"],
+                swiftSettings: fast),
+        // One host of the stack: ports, their RT cores, the in-process socket
+        // API. What rtud runs, and what the UDP tests and benchmarks run in
+        // process (a library so they need not go through the daemon).
+        .target(name: "Node", dependencies: ["UserUDP", "Stack", "RTUScheduler", "Links", "Wire", "CShims"],
+                swiftSettings: fast),
         .target(name: "Config", dependencies: ["Wire"]),
         .executableTarget(
             name: "rtud",
@@ -38,6 +46,7 @@ let package = Package(
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
         .testTarget(name: "LinksTests", dependencies: ["Links", "Wire", "CShims"]),
         .testTarget(name: "StackTests", dependencies: ["Stack", "Links", "Wire"]),
+        .testTarget(name: "UserUDPTests", dependencies: ["Node", "UserUDP", "SharedRings", "Stack", "RTUScheduler", "Links", "Wire"]),
         .testTarget(name: "RTUSchedulerTests", dependencies: ["RTUScheduler", "CShims"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
         .testTarget(name: "IntegrationTests", dependencies: ["Wire", "CShims"]),

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <sched.h>
 #include <stdint.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
@@ -109,7 +110,7 @@ int rtu_sched_eventfd_drain(int fd) {
 int rtu_sched_epoll_for(int event_fd) {
     int ep = epoll_create1(EPOLL_CLOEXEC);
     if (ep < 0) return -errno;
-    struct epoll_event ev = { .events = EPOLLIN, .data = { .fd = event_fd } };
+    struct epoll_event ev = { .events = EPOLLIN, .data = { .u64 = 0 } };
     if (epoll_ctl(ep, EPOLL_CTL_ADD, event_fd, &ev) != 0) {
         int e = errno;
         close(ep);
@@ -127,6 +128,42 @@ int rtu_sched_epoll_wait_ns(int epfd, int64_t timeout_ns) {
         tp = &ts;
     }
     int n = epoll_pwait2(epfd, &ev, 1, tp, NULL);
+    return n >= 0 ? n : -errno;
+}
+
+int rtu_sched_epoll_wait_tokens(int epfd, uint64_t *tokens, int max, int64_t timeout_ns) {
+    struct epoll_event evs[16];
+    struct timespec ts, *tp = NULL;
+    if (max > 16) max = 16;
+    if (timeout_ns >= 0) {
+        ts.tv_sec = timeout_ns / 1000000000LL;
+        ts.tv_nsec = timeout_ns % 1000000000LL;
+        tp = &ts;
+    }
+    int n = epoll_pwait2(epfd, evs, max, tp, NULL);
+    if (n < 0) return -errno;
+    for (int i = 0; i < n; i++) tokens[i] = evs[i].data.u64;
+    return n;
+}
+
+int rtu_sched_epoll_watch(int epfd, int fd, uint64_t token) {
+    struct epoll_event ev = { .events = EPOLLIN | EPOLLET, .data = { .u64 = token } };
+    return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) == 0 ? 0 : errno;
+}
+
+int rtu_sched_epoll_unwatch(int epfd, int fd) {
+    return epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL) == 0 ? 0 : errno;
+}
+
+int rtu_sched_wait_readable(int fd, int64_t timeout_ns) {
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    struct timespec ts, *tp = NULL;
+    if (timeout_ns >= 0) {
+        ts.tv_sec = timeout_ns / 1000000000LL;
+        ts.tv_nsec = timeout_ns % 1000000000LL;
+        tp = &ts;
+    }
+    int n = ppoll(&p, 1, tp, NULL);
     return n >= 0 ? n : -errno;
 }
 

@@ -71,26 +71,6 @@ public struct BitRate: Hashable, Sendable, Comparable, CustomStringConvertible {
     public static func < (a: Self, b: Self) -> Bool { a.bitsPerSecond < b.bitsPerSecond }
 }
 
-/// An IPv4 address and port, written "198.18.0.1:5000".
-public struct SocketAddress: Hashable, Sendable, CustomStringConvertible {
-    public var address: IPv4Address
-    public var port: UInt16
-
-    public init(address: IPv4Address, port: UInt16) {
-        self.address = address
-        self.port = port
-    }
-
-    public init?(_ text: String) {
-        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count == 2, let a = IPv4Address(parts[0]), !parts[1].isEmpty, parts[1].count <= 5,
-              parts[1].allSatisfy({ $0.isASCII && $0.isNumber }), let p = UInt16(parts[1]) else { return nil }
-        self.init(address: a, port: p)
-    }
-
-    public var description: String { "\(address):\(port)" }
-}
-
 /// Splits "12.5ms" into ("12.5", "ms"), allowing one space between them.
 private func splitNumber(_ text: String) -> (Substring, String)? {
     let end = text.firstIndex { !($0.isASCII && ($0.isNumber || $0 == ".")) } ?? text.endIndex

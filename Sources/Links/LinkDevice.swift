@@ -53,6 +53,12 @@ public struct LinkCounters: Sendable, Equatable {
     public var txWouldBlock: UInt64 = 0
 
     public init() {}
+
+    /// Counts one frame received whole.
+    @inline(__always) public mutating func received(bytes: Int) {
+        rxFrames &+= 1
+        rxBytes &+= UInt64(bytes)
+    }
 }
 
 /// A link: receives and transmits Ethernet frames in batches through pooled

@@ -110,8 +110,7 @@ public final class MemoryLink: LinkDevice {
             }
             buffer.length = frame.count
             batch.append(buffer)
-            counters.rxFrames &+= 1
-            counters.rxBytes &+= UInt64(frame.count)
+            counters.received(bytes: frame.count)
             n &+= 1
         }
         return n

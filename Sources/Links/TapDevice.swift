@@ -92,8 +92,7 @@ public final class TapDevice: LinkDevice {
             }
             buffer.length = length
             batch.append(buffer)
-            counters.rxFrames &+= 1
-            counters.rxBytes &+= UInt64(length)
+            counters.received(bytes: length)
             n &+= 1
         }
         return n

@@ -26,6 +26,10 @@ final class CoreRuntime: @unchecked Sendable {
     let setupStep = Atomic<Int32>(0)
     var thread = pthread_t()
     var joined = true
+    /// epoll results (a tuple: fixed storage, nothing allocated per wait).
+    private var readyTokens: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+                              UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64)
+        = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
 
     init(index: Int, cpu: Int?, policy: ThreadPolicy, priority: Int32, slice: Nanoseconds,
          ringCapacity: Int, slotCapacity: Int, commandLatency: Nanoseconds) throws(SchedulerError) {
@@ -144,7 +148,21 @@ final class CoreRuntime: @unchecked Sendable {
         let now = rtu_sched_monotonic_ns()
         if core.hasTriggers {
             let timeout = wakeAt.map { max(0, $0 - now) } ?? -1
-            if rtu_sched_epoll_wait_ns(epollFD, timeout) > 0 { _ = rtu_sched_eventfd_drain(doorbell.eventFD) }
+            let n = rtu_sched_epoll_wait_tokens(epollFD, &readyTokens.0, 16, timeout)
+            if n > 0 {
+                withUnsafeBytes(of: &readyTokens) { raw in
+                    for token in raw.bindMemory(to: UInt64.self).prefix(Int(n)) {
+                        if token == 0 {
+                            _ = rtu_sched_eventfd_drain(doorbell.eventFD)
+                        } else {
+                            // A watched descriptor: its trigger is kept alive by the
+                            // runtime's registry until this core applied its removal.
+                            let pointer = UnsafeRawPointer(bitPattern: UInt(token))!
+                            Unmanaged<RTUTrigger>.fromOpaque(pointer)._withUnsafeGuaranteedRef { $0.markFromDispatcher() }
+                        }
+                    }
+                }
+            }
         } else {
             let limit = now + commandLatency
             _ = rtu_sched_sleep_until(wakeAt.map { min($0, limit) } ?? limit)

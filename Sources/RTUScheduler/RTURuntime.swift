@@ -78,6 +78,8 @@ public final class RTURuntime: @unchecked Sendable {
         var pushed: [UInt64]
         /// Removed entries kept alive until their core applied the removal.
         var retired: [(core: Int, seq: UInt64, entry: Registered)] = []
+        /// Descriptors watched for each RTU (`watch`).
+        var watched: [RTUID: [Int32]] = [:]
         var started = false
     }
 
@@ -195,7 +197,8 @@ public final class RTURuntime: @unchecked Sendable {
     /// Registers best-effort work on `core` (no admission; it runs in the
     /// slack one `bestEffortSlice` at a time). Signal its trigger when it has
     /// work; it keeps being served while it returns `.moreWork`.
-    public func addBestEffort(name: String, body: Upcall, core index: Int) throws(SchedulerError) -> RTUHandle {
+    /// `batch` is what each invocation is offered (the slice bounds it anyway).
+    public func addBestEffort(name: String, body: Upcall, core index: Int, batch: Int = 1) throws(SchedulerError) -> RTUHandle {
         try control.withLock { (s: inout ControlState) throws(SchedulerError) -> RTUHandle in
             purgeRetired(&s)
             guard index >= 0 && index < cores.count else { throw .admission(.noSuchCore(index)) }
@@ -206,9 +209,27 @@ public final class RTURuntime: @unchecked Sendable {
             let trigger = RTUTrigger(id: id, period: .max, doorbell: core.doorbell)
             s.bestEffort[id] = Registered(core: index, body: body, trigger: trigger, stats: stats)
             push(.add(SlotConfig(id: id, kind: .bestEffort, period: .max, budget: configuration.bestEffortSlice,
-                                 batch: 1, body: body, stats: stats, trigger: trigger)),
+                                 batch: max(1, batch), body: body, stats: stats, trigger: trigger)),
                  core: index, state: &s)
             return RTUHandle(id: id, core: index, trigger: trigger, statistics: stats)
+        }
+    }
+
+    /// Releases the reactive RTU or best-effort entry `id` whenever `descriptor`
+    /// becomes readable (edge-triggered: the body must drain it, or return
+    /// `.moreWork` until it has). The dispatcher waits on it in its epoll set,
+    /// so a device or a client's doorbell wakes the core without a thread of
+    /// its own. Removing the RTU stops the watch; the caller keeps the
+    /// descriptor open until then.
+    public func watch(descriptor: Int32, for id: RTUID) throws(SchedulerError) {
+        try control.withLock { (s: inout ControlState) throws(SchedulerError) in
+            guard let entry = s.registry[id] ?? s.bestEffort[id], let trigger = entry.trigger else {
+                throw .admission(.unknownRTU(id))
+            }
+            let token = UInt64(UInt(bitPattern: Unmanaged.passUnretained(trigger).toOpaque()))
+            let e = rtu_sched_epoll_watch(cores[entry.core].epollFD, descriptor, token)
+            if e != 0 { throw .systemCall("epoll_ctl(ADD)", errno: e) }
+            s.watched[id, default: []].append(descriptor)
         }
     }
 
@@ -217,6 +238,7 @@ public final class RTURuntime: @unchecked Sendable {
         try control.withLock { (s: inout ControlState) throws(SchedulerError) in
             purgeRetired(&s)
             guard let entry = s.registry[id] ?? s.bestEffort[id] else { throw .admission(.unknownRTU(id)) }
+            for fd in s.watched.removeValue(forKey: id) ?? [] { _ = rtu_sched_epoll_unwatch(cores[entry.core].epollFD, fd) }
             guard cores[entry.core].ring.freeCount > 0 else { throw .commandRingFull(core: entry.core) }
             if s.registry[id] != nil { _ = try? s.model.remove(id) }
             s.registry[id] = nil

@@ -146,6 +146,13 @@ public final class RTUTrigger: @unchecked Sendable {
         }
     }
 
+    /// Dispatcher side: an event the dispatcher itself observed (a watched
+    /// descriptor became readable while it waited), so no eventfd write.
+    @usableFromInline func markFromDispatcher() {
+        pending.store(true, ordering: .releasing)
+        doorbell.signalled.store(true, ordering: .sequentiallyConsistent)
+    }
+
     /// Dispatcher side: takes the pending event, if any.
     @inlinable func take() -> Bool {
         pending.load(ordering: .relaxed) && pending.exchange(false, ordering: .acquiringAndReleasing)

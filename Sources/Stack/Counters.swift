@@ -1,3 +1,5 @@
+import CShims
+
 /// Why the stack dropped a frame or a packet (ARCHITECTURE.md, hot-path rule
 /// 7: every drop has a reason and a counter). Raw values index the counter
 /// array; `name` is what the daemon prints.
@@ -125,24 +127,44 @@ public enum StackEvent: Int, CaseIterable, Sendable {
 }
 
 /// Drop and event counters of one interface. Written only by the interface's
-/// owner; a fixed array, so counting never allocates.
-public struct StackCounters: Sendable {
-    public private(set) var drops: [UInt64] = Array(repeating: 0, count: DropReason.allCases.count)
-    public private(set) var events: [UInt64] = Array(repeating: 0, count: StackEvent.allCases.count)
+/// owner (its core); read from any thread (the control thread's status
+/// output) without copying: the storage is allocated once and shared, so
+/// neither side ever allocates or copies on write.
+public final class StackCounters: @unchecked Sendable {
+    private let drops: UnsafeMutablePointer<UInt64>
+    private let events: UnsafeMutablePointer<UInt64>
 
-    public init() {}
+    public init() {
+        drops = .allocate(capacity: DropReason.allCases.count)
+        drops.initialize(repeating: 0, count: DropReason.allCases.count)
+        events = .allocate(capacity: StackEvent.allCases.count)
+        events.initialize(repeating: 0, count: StackEvent.allCases.count)
+    }
 
-    public subscript(_ r: DropReason) -> UInt64 { drops[r.rawValue] }
-    public subscript(_ e: StackEvent) -> UInt64 { events[e.rawValue] }
+    deinit {
+        drops.deallocate()
+        events.deallocate()
+    }
 
-    public mutating func drop(_ r: DropReason) { drops[r.rawValue] &+= 1 }
-    public mutating func count(_ e: StackEvent, _ n: UInt64 = 1) { events[e.rawValue] &+= n }
+    public subscript(_ r: DropReason) -> UInt64 { load(drops + r.rawValue) }
+    public subscript(_ e: StackEvent) -> UInt64 { load(events + e.rawValue) }
 
-    public var totalDrops: UInt64 { drops.reduce(0, &+) }
+    @inline(__always) public func drop(_ r: DropReason) { add(drops + r.rawValue, 1) }
+    @inline(__always) public func count(_ e: StackEvent, _ n: UInt64 = 1) { add(events + e.rawValue, n) }
+
+    // Single writer: a relaxed load and store is enough, and an aligned
+    // 64-bit access is never torn for a reader on another core.
+    @inline(__always) private func add(_ p: UnsafeMutablePointer<UInt64>, _ n: UInt64) {
+        rtu_atomic_store_relaxed(p, rtu_atomic_load_relaxed(p) &+ n)
+    }
+
+    @inline(__always) private func load(_ p: UnsafeMutablePointer<UInt64>) -> UInt64 { rtu_atomic_load_relaxed(p) }
+
+    public var totalDrops: UInt64 { DropReason.allCases.reduce(0) { $0 &+ self[$1] } }
 
     /// Non-zero counters as (name, value), events first, for logs and status output.
     public var nonZero: [(String, UInt64)] {
-        StackEvent.allCases.compactMap { events[$0.rawValue] == 0 ? nil : ($0.name, events[$0.rawValue]) }
-            + DropReason.allCases.compactMap { drops[$0.rawValue] == 0 ? nil : ("drop_" + $0.name, drops[$0.rawValue]) }
+        StackEvent.allCases.compactMap { self[$0] == 0 ? nil : ($0.name, self[$0]) }
+            + DropReason.allCases.compactMap { self[$0] == 0 ? nil : ("drop_" + $0.name, self[$0]) }
     }
 }

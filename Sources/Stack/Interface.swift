@@ -72,7 +72,7 @@ public final class Interface {
     public let configuration: InterfaceConfiguration
     public let pool: BufferPool
     public let transmitQueue: FrameBatch
-    public private(set) var counters = StackCounters()
+    public let counters = StackCounters()
     public weak var transport: TransportHandler?
     /// Called for each echo reply addressed to us: (source, identifier, sequence, data length).
     public var echoReplyObserver: ((IPv4Address, UInt16, UInt16, Int, Instant) -> Void)?
@@ -205,26 +205,39 @@ public final class Interface {
         }
     }
 
-    private func receiveIPv4(_ bytes: UnsafeRawBufferPointer, now: Instant) {
+    /// Validates an IPv4 packet (RFC 1122 §3.2.1: version, lengths, header
+    /// checksum, TTL, source, destination ours or broadcast), counting any
+    /// drop; nil when it is dropped. Shared by the stack's own input and the
+    /// transport input RTUs, which get whole datagrams straight from the demux.
+    @inline(__always)
+    public func acceptIPv4(_ bytes: UnsafeRawBufferPointer) -> (IPv4View, IPv4Delivery)? {
         let ip: IPv4View
         do { ip = try IPv4View(bytes) } catch {
             counters.drop(ipv4Failure(error, bytes))
-            return
+            return nil
         }
-        guard ip.verifyChecksum() else { counters.drop(.ipv4BadChecksum); return }
-        guard ip.timeToLive > 0 else { counters.drop(.ipv4ZeroTTL); return }
+        guard ip.verifyChecksum() else { counters.drop(.ipv4BadChecksum); return nil }
+        guard ip.timeToLive > 0 else { counters.drop(.ipv4ZeroTTL); return nil }
         let src = ip.source
         // RFC 1122 §3.2.1.3: a source that is broadcast or multicast is discarded.
         guard !src.isBroadcast, !src.isMulticast, src != configuration.address.directedBroadcast else {
-            counters.drop(.ipv4BadSource); return
+            counters.drop(.ipv4BadSource); return nil
         }
         let dst = ip.destination
         let broadcast = dst.isBroadcast || dst == configuration.address.directedBroadcast
-        guard dst == address || broadcast else { counters.drop(.ipv4NotForUs); return }
+        guard dst == address || broadcast else { counters.drop(.ipv4NotForUs); return nil }
         counters.count(.ipv4Received)
+        return (ip, IPv4Delivery(source: src, destination: dst, protocol: ip.protocol,
+                                 timeToLive: ip.timeToLive, isBroadcast: broadcast))
+    }
 
-        let delivery = IPv4Delivery(source: src, destination: dst, protocol: ip.protocol,
-                                    timeToLive: ip.timeToLive, isBroadcast: broadcast)
+    /// Counts a datagram a transport input RTU took from the demux's channel.
+    @inline(__always)
+    public func countDelivered() { counters.count(.ipv4Delivered) }
+
+    private func receiveIPv4(_ bytes: UnsafeRawBufferPointer, now: Instant) {
+        guard let (ip, delivery) = acceptIPv4(bytes) else { return }
+        let src = delivery.source, dst = delivery.destination
         guard ip.isFragment else {
             deliver(delivery, payload: ip.payload, now: now)
             return

@@ -161,3 +161,23 @@ public struct IPProtocol: RawRepresentable, Hashable, Sendable {
     public static let tcp = IPProtocol(rawValue: 6)
     public static let udp = IPProtocol(rawValue: 17)
 }
+
+/// An IPv4 address and port, written "198.18.0.1:5000".
+public struct SocketAddress: Hashable, Sendable, CustomStringConvertible {
+    public var address: IPv4Address
+    public var port: UInt16
+
+    public init(address: IPv4Address, port: UInt16) {
+        self.address = address
+        self.port = port
+    }
+
+    public init?(_ text: some StringProtocol) {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 2, let a = IPv4Address(parts[0]), !parts[1].isEmpty, parts[1].count <= 5,
+              parts[1].allSatisfy({ $0.isASCII && $0.isNumber }), let p = UInt16(parts[1]) else { return nil }
+        self.init(address: a, port: p)
+    }
+
+    public var description: String { "\(address):\(port)" }
+}

@@ -7,5 +7,6 @@
 #include "shims_link.h"
 #include "shims_sched.h"
 #include "shims_daemon.h"
+#include "shims_atomic.h"
 
 #endif

@@ -66,13 +66,29 @@ int rtu_sched_eventfd_ring(int fd);
 /// Reads (and so resets) an eventfd; EAGAIN is not an error.
 int rtu_sched_eventfd_drain(int fd);
 
-/// An epoll instance watching `event_fd` for input; returns epfd or -errno.
+/// An epoll instance watching `event_fd` for input (token 0); returns epfd or -errno.
 int rtu_sched_epoll_for(int event_fd);
 
 /// Waits on `epfd` for at most `timeout_ns` (< 0: forever) with nanosecond
 /// resolution (epoll_pwait2; epoll_wait would round to milliseconds).
 /// Returns the number of ready events (0 on timeout) or -errno.
 int rtu_sched_epoll_wait_ns(int epfd, int64_t timeout_ns);
+
+/// As rtu_sched_epoll_wait_ns, reporting up to `max` ready events: the
+/// `data.u64` each was registered with goes to `tokens`.
+int rtu_sched_epoll_wait_tokens(int epfd, uint64_t *tokens, int max, int64_t timeout_ns);
+
+/// Adds `fd` to `epfd`, edge-triggered for input, with `token` as its data;
+/// returns 0 or errno.
+int rtu_sched_epoll_watch(int epfd, int fd, uint64_t token);
+
+/// Removes `fd` from `epfd`; returns 0 or errno.
+int rtu_sched_epoll_unwatch(int epfd, int fd);
+
+/// Waits up to `timeout_ns` (< 0: forever) for `fd` to become readable
+/// (poll(2) with ppoll's nanosecond timeout); returns 1 readable, 0 timeout,
+/// or -errno. EINTR is returned, not retried (the caller re-evaluates).
+int rtu_sched_wait_readable(int fd, int64_t timeout_ns);
 
 /// close(2) returning errno.
 int rtu_sched_close(int fd);

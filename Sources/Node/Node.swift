@@ -1,0 +1,403 @@
+import CShims
+import Links
+import RTUScheduler
+import Stack
+import Synchronization
+import UserUDP
+import Wire
+
+extension RTUTrigger: ChannelWaker {
+    public func channelBecameNonEmpty() { signal() }
+}
+
+/// How a node runs its ports. Defaults match `etc/rtud.toml`.
+public struct NodeConfiguration: Sendable {
+    public var scheduler: SchedulerConfiguration
+    /// Frames each socket's channel holds (LRP: more are dropped at the demux).
+    public var channelCapacity = 512
+    public var stackChannelCapacity = 1024
+    /// Bytes of each socket ring (RX and TX each); a power of two.
+    public var ringCapacity = 1 << 20
+    public var maxSockets = 16_384
+    /// `NAME.link`: minimum inter-release time and frames per release.
+    public var linkPeriod: Nanoseconds = 1_000_000
+    public var linkBatch = 512
+    /// `NAME.stack` / `NAME.frag`: minimum inter-release time and frames per release.
+    public var stackPeriod: Nanoseconds = 2_000_000
+    public var stackBatch = 64
+    public var fragmentBatch = 128
+    public var timerPeriod: Nanoseconds = 10_000_000
+    /// Cost of demuxing one frame (the driver's copy included) and of one
+    /// frame through the interface's own input, for the port RTUs' budgets.
+    public var demuxCost = MessageCost(fixed: 300, perKilobyte: 150)
+    public var stackCost = MessageCost(fixed: 2_000, perKilobyte: 1_000)
+    /// Per-message UDP costs; nil: measured by `Node.calibrate` at start.
+    public var calibration: UDPCalibration?
+    /// Turns reservations into best-effort service (for comparisons): sockets
+    /// still ask, admission is skipped, and nothing is guaranteed.
+    public var reservationsEnabled = true
+
+    public init(scheduler: SchedulerConfiguration) { self.scheduler = scheduler }
+}
+
+/// What a port is made of; the node builds its interface.
+public struct PortSpec {
+    public var name: String
+    public var device: LinkDevice
+    public var pool: BufferPool
+    public var interface: InterfaceConfiguration
+
+    public init(name: String, device: LinkDevice, pool: BufferPool, interface: InterfaceConfiguration) {
+        self.name = name
+        self.device = device
+        self.pool = pool
+        self.interface = interface
+    }
+}
+
+public enum NodeError: Error, Equatable, Sendable, CustomStringConvertible {
+    case notStarted
+    case addressInUse(SocketAddress)
+    case noInterface(IPv4Address)
+    case noEphemeralPort
+    case alreadyBound
+    case notBound
+    case tooManySockets(Int)
+    case reservation(String)
+    case admissionRefused(String)
+    case scheduler(String)
+    case ring(String)
+    case closed
+
+    public var description: String {
+        switch self {
+        case .notStarted: return "the node is not running"
+        case .addressInUse(let a): return "address in use: \(a)"
+        case .noInterface(let a): return "no interface has address \(a)"
+        case .noEphemeralPort: return "no ephemeral port left"
+        case .alreadyBound: return "the socket is already bound"
+        case .notBound: return "the socket is not bound"
+        case .tooManySockets(let n): return "too many sockets (limit \(n))"
+        case .reservation(let why): return why
+        case .admissionRefused(let why): return "admission refused: \(why)"
+        case .scheduler(let why): return why
+        case .ring(let why): return "socket rings: \(why)"
+        case .closed: return "the socket is closed"
+        }
+    }
+}
+
+/// A host of the user-level stack: its ports, the RT cores that run them,
+/// and the in-process socket API (open, bind, connect, reserve, send,
+/// receive, close, counters) that tests, benchmarks and the daemon's client
+/// sessions use.
+///
+/// Control methods may be called from any thread (a mutex serialises them);
+/// data moves through each socket's rings without locks.
+public final class Node: @unchecked Sendable {
+    public let configuration: NodeConfiguration
+    public let runtime: RTURuntime
+    public let ports: [Port]
+    public private(set) var calibration: UDPCalibration
+
+    private struct ControlState {
+        var started = false
+        var nextSocketID = 1
+        var sockets: [Int: SocketRecord] = [:]
+        /// Local endpoints in use: port → addresses (0.0.0.0 = all).
+        var localPorts: [UInt16: [IPv4Address]] = [:]
+        var nextEphemeral: UInt16 = 49_152
+    }
+
+    private final class SocketRecord {
+        let socket: UDPSocket
+        var port: Port?
+        var key: UDPEndpointKey?
+        var input: RTUHandle?
+        var output: RTUHandle?
+        init(socket: UDPSocket) { self.socket = socket }
+    }
+
+    private let control = Mutex(ControlState())
+
+    public init(configuration: NodeConfiguration, ports specs: [PortSpec]) throws(NodeError) {
+        self.configuration = configuration
+        do { runtime = try RTURuntime(configuration: configuration.scheduler) } catch {
+            throw .scheduler("\(error)")
+        }
+        let cores = max(1, configuration.scheduler.cpus.count)
+        ports = specs.enumerated().map { i, spec in
+            Port(name: spec.name, device: spec.device,
+                 interface: Interface(configuration: spec.interface, pool: spec.pool), core: i % cores,
+                 channelCapacity: configuration.channelCapacity,
+                 stackChannelCapacity: configuration.stackChannelCapacity, maxSockets: configuration.maxSockets)
+        }
+        calibration = configuration.calibration ?? .fallback
+    }
+
+    deinit { stop() }
+
+    /// Measures UDP costs (unless configured), starts the cores and admits
+    /// each port's RTUs. Throws when SCHED_FIFO is demanded and not allowed,
+    /// or the port RTUs do not fit.
+    public func start(now: Instant) throws(NodeError) {
+        if configuration.calibration == nil { calibration = UDPCalibrator.measure() }
+        do { try runtime.start() } catch { throw .scheduler("\(error)") }
+        let c = configuration
+        for port in ports {
+            do {
+                let link = try runtime.add(RTUSpec(name: "\(port.name).link", owner: "rtud", period: c.linkPeriod,
+                                                   budget: Int64(c.linkBatch) * c.demuxCost.cost(port.interface.configuration.mtu),
+                                                   batch: c.linkBatch, kind: .reactive),
+                                           body: LinkUpcall(port: port), on: .core(port.core))
+                try runtime.watch(descriptor: port.device.pollDescriptor, for: link.id)
+                let stackCost = c.stackCost.cost(port.interface.configuration.mtu)
+                let stack = try runtime.add(RTUSpec(name: "\(port.name).stack", owner: "rtud", period: c.stackPeriod,
+                                                    budget: Int64(c.stackBatch) * stackCost, batch: c.stackBatch,
+                                                    kind: .reactive),
+                                            body: StackUpcall(port: port, channel: port.demux.stackChannel, appliesCommands: true),
+                                            on: .core(port.core))
+                let frag = try runtime.add(RTUSpec(name: "\(port.name).frag", owner: "rtud", period: c.stackPeriod,
+                                                   budget: Int64(c.fragmentBatch) * stackCost, batch: c.fragmentBatch,
+                                                   kind: .reactive),
+                                           body: StackUpcall(port: port, channel: port.demux.fragmentChannel, appliesCommands: false),
+                                           on: .core(port.core))
+                let timer = try runtime.add(RTUSpec(name: "\(port.name).timer", owner: "rtud", period: c.timerPeriod,
+                                                    budget: 200_000, batch: 1, kind: .periodic),
+                                            body: TimerUpcall(port: port), on: .core(port.core))
+                port.demux.stackChannel.waker = stack.trigger
+                port.demux.fragmentChannel.waker = frag.trigger
+                port.stackHandle = stack
+                port.handles = [link, stack, frag, timer]
+            } catch {
+                runtime.stop()
+                throw .scheduler("\(port.name): \(error)")
+            }
+        }
+        runtime.waitUntilApplied()
+        // Gratuitous ARP goes out through the stack RTU's flush.
+        for port in ports {
+            port.interface.start(now: now)
+            port.stackHandle?.trigger?.signal()
+        }
+        control.withLock { $0.started = true }
+    }
+
+    /// Stops the cores (idempotent). Sockets stay open; their rings keep what
+    /// they hold.
+    public func stop() {
+        runtime.stop()
+        control.withLock { $0.started = false }
+    }
+
+    // MARK: - Sockets
+
+    /// A new, unbound UDP socket. With `handler`, datagrams are handed to it
+    /// on the core, inside the input RTU (the RTU paper's upcall), instead of
+    /// the RX ring; it must not block.
+    public func openUDP(name: String? = nil, handler: ((UDPDatagram) -> Void)? = nil) throws(NodeError) -> UDPSocket {
+        try control.withLock { (s: inout ControlState) throws(NodeError) -> UDPSocket in
+            guard s.started else { throw .notStarted }
+            guard s.sockets.count < configuration.maxSockets else { throw .tooManySockets(configuration.maxSockets) }
+            let id = s.nextSocketID
+            s.nextSocketID += 1
+            let socket: UDPSocket
+            do {
+                socket = try UDPSocket(id: id, name: name ?? "udp\(id)", channelCapacity: configuration.channelCapacity,
+                                       ringCapacity: configuration.ringCapacity, handler: handler)
+            } catch { throw .ring("\(error)") }
+            s.sockets[id] = SocketRecord(socket: socket)
+            return socket
+        }
+    }
+
+    /// Binds `socket` to `address` (port 0: an ephemeral port; address
+    /// 0.0.0.0: the first interface, every address of it).
+    public func bind(_ socket: UDPSocket, to address: SocketAddress) throws(NodeError) {
+        try control.withLock { (s: inout ControlState) throws(NodeError) in
+            guard let record = s.sockets[socket.id] else { throw .closed }
+            guard record.key == nil else { throw .alreadyBound }
+            try bindLocked(record, to: address, state: &s)
+        }
+        waitForCommands()
+    }
+
+    /// Connects `socket` to `peer`: it sends there by default and receives
+    /// only from there (exact 5-tuple in the demux). Binds an ephemeral port
+    /// first if unbound.
+    public func connect(_ socket: UDPSocket, to peer: SocketAddress) throws(NodeError) {
+        try control.withLock { (s: inout ControlState) throws(NodeError) in
+            guard let record = s.sockets[socket.id] else { throw .closed }
+            if record.key == nil {
+                let port = ports.first { $0.interface.configuration.address.contains(peer.address) } ?? ports[0]
+                try bindLocked(record, to: SocketAddress(address: port.interface.address, port: 0), state: &s)
+            }
+            guard let port = record.port, let old = record.key else { throw .notBound }
+            let local = socket.local!
+            let new = UDPEndpointKey(local: local.address, localPort: local.port, remote: peer.address, remotePort: peer.port)
+            socket.remote = peer
+            record.key = new
+            push(.rekey(socket, old: old, new: new, local: local, remote: peer), to: port)
+        }
+        waitForCommands()
+    }
+
+    private func bindLocked(_ record: SocketRecord, to address: SocketAddress, state s: inout ControlState) throws(NodeError) {
+        let port: Port
+        if address.address.isUnspecified {
+            port = ports[0]
+        } else if let p = ports.first(where: { $0.interface.address == address.address }) {
+            port = p
+        } else {
+            throw .noInterface(address.address)
+        }
+        var number = address.port
+        if number == 0 {
+            var tries = 0
+            repeat {
+                number = s.nextEphemeral
+                s.nextEphemeral = s.nextEphemeral == 65_535 ? 49_152 : s.nextEphemeral + 1
+                tries += 1
+                if tries > 16_384 { throw .noEphemeralPort }
+            } while s.localPorts[number] != nil
+        }
+        // As Linux without SO_REUSEADDR: one socket per port and address,
+        // and a wildcard bind conflicts with every address.
+        if let holders = s.localPorts[number],
+           holders.contains(where: { $0 == address.address || $0.isUnspecified || address.address.isUnspecified }) {
+            throw .addressInUse(SocketAddress(address: address.address, port: number))
+        }
+        let socket = record.socket
+        let local = SocketAddress(address: address.address, port: number)
+        let key = UDPEndpointKey(local: local.address, localPort: number)
+        try addRTUs(record, port: port, reservation: nil)
+        s.localPorts[number, default: []].append(address.address)
+        socket.local = local
+        record.port = port
+        record.key = key
+        push(.install(socket, key: key, local: local, remote: nil), to: port)
+    }
+
+    /// Reserves `reservation` for `socket` (bound first), replacing its
+    /// best-effort service or an earlier reservation. Atomic: when admission
+    /// refuses, the socket keeps what it had, and the error says why.
+    public func reserve(_ socket: UDPSocket, _ reservation: UDPReservation) throws(NodeError) {
+        try control.withLock { (s: inout ControlState) throws(NodeError) in
+            guard let record = s.sockets[socket.id] else { throw .closed }
+            guard let port = record.port else { throw .notBound }
+            try addRTUs(record, port: port, reservation: reservation)
+        }
+    }
+
+    /// Adds the socket's new input and output RTUs, then removes the old ones.
+    private func addRTUs(_ record: SocketRecord, port: Port, reservation: UDPReservation?) throws(NodeError) {
+        let socket = record.socket
+        let layer = port.udp
+        var plan: UDPRTUPlan?
+        if let reservation {
+            do throws(ReservationError) {
+                plan = try UDPRTUPlan.make(reservation, name: socket.name, owner: socket.name, calibration: calibration)
+            } catch { throw .reservation(error.description) }
+        }
+        let oldInput = record.input, oldOutput = record.output
+        let input: RTUHandle, output: RTUHandle
+        if let plan, configuration.reservationsEnabled {
+            do { input = try runtime.add(plan.input, body: UDPInputUpcall(layer: layer, socket: socket), on: .core(port.core)) } catch {
+                throw .admissionRefused("\(error)")
+            }
+            do {
+                output = try runtime.add(plan.output, body: UDPOutputUpcall(layer: layer, socket: socket, reservation: reservation,
+                                                                            batch: plan.batch),
+                                         on: .core(port.core))
+            } catch {
+                try? runtime.remove(input.id)
+                throw .admissionRefused("\(error)")
+            }
+        } else {
+            // Unreserved, or reservations turned off: best-effort in the slack,
+            // unpaced (with reservations off nothing is guaranteed or shaped).
+            do {
+                input = try runtime.addBestEffort(name: "\(socket.name).in", body: UDPInputUpcall(layer: layer, socket: socket),
+                                                  core: port.core, batch: 256)
+                output = try runtime.addBestEffort(name: "\(socket.name).out",
+                                                   body: UDPOutputUpcall(layer: layer, socket: socket, reservation: nil, batch: 1),
+                                                   core: port.core, batch: 256)
+            } catch { throw .scheduler("\(error)") }
+        }
+        socket.reservation = reservation
+        socket.plan = plan
+        socket.channel.waker = input.trigger
+        socket.outputTrigger = output.trigger
+        record.input = input
+        record.output = output
+        for old in [oldInput, oldOutput].compactMap({ $0 }) { try? runtime.remove(old.id) }
+        input.trigger?.signal()
+        output.trigger?.signal()
+    }
+
+    /// Closes `socket`: out of the demux, its RTUs removed, frames in its
+    /// channel returned to the pool, its reservation released.
+    public func close(_ socket: UDPSocket) {
+        let record: SocketRecord? = control.withLock { s in
+            guard let record = s.sockets.removeValue(forKey: socket.id) else { return nil }
+            socket.isClosed.store(true, ordering: .relaxed)
+            if let local = socket.local {
+                s.localPorts[local.port]?.removeAll { $0 == local.address }
+                if s.localPorts[local.port]?.isEmpty == true { s.localPorts[local.port] = nil }
+            }
+            for handle in [record.input, record.output].compactMap({ $0 }) { try? runtime.remove(handle.id) }
+            socket.channel.waker = nil
+            if let port = record.port, let key = record.key { push(.retire(socket, key: key), to: port) }
+            return record
+        }
+        guard record != nil else { return }
+        runtime.waitUntilApplied()
+        waitForCommands()
+        // Wake a thread blocked in receive so it sees the close.
+        _ = rtu_sched_eventfd_ring(socket.rx.dataDoorbell)
+    }
+
+    private func push(_ command: PortCommand, to port: Port) {
+        while !port.commands.push(command) { _ = rtu_sched_sleep_until(rtu_sched_monotonic_ns() + 50_000) }
+        port.commandsPushed += 1
+        port.stackHandle?.trigger?.signal()
+    }
+
+    /// Waits until every port applied the commands pushed so far.
+    private func waitForCommands() {
+        for port in ports {
+            let target = control.withLock { _ in port.commandsPushed }
+            while port.commandsApplied.load(ordering: .acquiring) < target {
+                _ = rtu_sched_sleep_until(rtu_sched_monotonic_ns() + 20_000)
+            }
+        }
+    }
+
+    // MARK: - Inspection
+
+    /// Open sockets.
+    public var sockets: [UDPSocket] { control.withLock { $0.sockets.values.map(\.socket).sorted { $0.id < $1.id } } }
+
+    /// The RTU handles of a socket (input, output), if bound.
+    public func handles(of socket: UDPSocket) -> (input: RTUHandle, output: RTUHandle)? {
+        control.withLock { s in
+            guard let r = s.sockets[socket.id], let i = r.input, let o = r.output else { return nil }
+            return (i, o)
+        }
+    }
+
+    /// Counters of every port: link, demux, stack, UDP (name, value), non-zero only.
+    public func counters() -> [(String, [(String, UInt64)])] {
+        ports.map { port in
+            let link = port.device.counters
+            var all: [(String, UInt64)] = [("link_rx_frames", link.rxFrames), ("link_rx_bytes", link.rxBytes),
+                                           ("link_tx_frames", link.txFrames), ("link_tx_bytes", link.txBytes),
+                                           ("link_rx_dropped", link.rxDropped), ("link_tx_dropped", link.txDropped),
+                                           ("device_errors", port.deviceErrors.load(ordering: .relaxed))]
+            all += port.demux.counters.snapshot
+            all += port.interface.counters.nonZero.map { ($0.0, $0.1) }
+            all += port.udp.counters.snapshot
+            return (port.name, all.filter { $0.1 != 0 })
+        }
+    }
+}

@@ -1,0 +1,174 @@
+import Links
+import RTUScheduler
+import Stack
+import Synchronization
+import UserUDP
+import Wire
+
+/// A change to a port's socket table, made by the control thread and applied
+/// by the port's stack RTU between frames (so the demux and the UDP layer
+/// keep one owner).
+enum PortCommand {
+    case install(UDPSocket, key: UDPEndpointKey, local: SocketAddress, remote: SocketAddress?)
+    case rekey(UDPSocket, old: UDPEndpointKey, new: UDPEndpointKey, local: SocketAddress, remote: SocketAddress?)
+    /// Takes the socket out of the demux and the UDP layer and gives the
+    /// frames left in its channel back to the pool.
+    case retire(UDPSocket, key: UDPEndpointKey)
+}
+
+/// One interface of a node and the RTUs that run it on its core:
+///
+/// | RTU | kind | does |
+/// |---|---|---|
+/// | `NAME.link` | reactive on the device descriptor | reads frames, demuxes them into channels |
+/// | `NAME.stack` | reactive on the stack channel | ARP, ICMP, unmatched datagrams; applies table commands |
+/// | `NAME.frag` | reactive on the fragment channel | reassembly, then delivery to the socket |
+/// | `NAME.timer` | periodic | ARP and reassembly timers, transmit retries |
+///
+/// Everything here is touched by that core only, except `commands` (SPSC,
+/// control → core) and the atomics it reports.
+public final class Port {
+    public let name: String
+    public let device: LinkDevice
+    public let interface: Interface
+    public let demux: Demux
+    public let udp: UDPLayer
+    public let core: Int
+    let receiveBatch: FrameBatch
+    let commands = SPSCRing<PortCommand>(capacity: 256)
+    let commandsApplied = Atomic<UInt64>(0)
+    /// Control side: commands pushed so far.
+    var commandsPushed: UInt64 = 0
+    var stackHandle: RTUHandle?
+    var handles: [RTUHandle] = []
+    /// Device errors (receive or transmit), counted on the core.
+    public let deviceErrors = Atomic<UInt64>(0)
+
+    init(name: String, device: LinkDevice, interface: Interface, core: Int, channelCapacity: Int,
+         stackChannelCapacity: Int, maxSockets: Int) {
+        self.name = name
+        self.device = device
+        self.interface = interface
+        self.core = core
+        demux = Demux(hardwareAddress: interface.hardwareAddress,
+                      stackChannel: FrameChannel(id: -1, capacity: stackChannelCapacity),
+                      fragmentChannel: FrameChannel(id: -2, capacity: channelCapacity),
+                      maxEndpoints: maxSockets)
+        udp = UDPLayer(interface: interface, demux: demux)
+        receiveBatch = FrameBatch(capacity: 64)
+        interface.transport = udp
+        udp.flush = { [unowned self] in self.flush() }
+    }
+
+    deinit {
+        demux.stackChannel.drain(to: interface.pool)
+        demux.fragmentChannel.drain(to: interface.pool)
+        interface.transmitQueue.releaseAll(to: interface.pool)
+    }
+
+    /// Hands queued frames to the device (frames it cannot take now stay
+    /// queued; the timer RTU retries).
+    @inline(__always)
+    func flush() {
+        let queue = interface.transmitQueue
+        guard !queue.isEmpty else { return }
+        do { _ = try device.transmit(queue, pool: interface.pool) } catch {
+            deviceErrors.store(deviceErrors.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
+            queue.releaseAll(to: interface.pool)
+        }
+    }
+
+    /// Applies pending table commands (on the core).
+    func applyCommands() {
+        while let command = commands.pop() {
+            switch command {
+            case let .install(socket, key, local, remote):
+                socket.coreLocal = local
+                socket.coreRemote = remote
+                try? demux.insert(key, channel: socket.channel)   // the control side checked it
+                udp.install(socket)
+            case let .rekey(socket, old, new, local, remote):
+                demux.remove(old)
+                socket.coreLocal = local
+                socket.coreRemote = remote
+                try? demux.insert(new, channel: socket.channel)
+            case let .retire(socket, key):
+                demux.remove(key)
+                udp.uninstall(socket)
+            }
+            commandsApplied.store(commandsApplied.load(ordering: .relaxed) + 1, ordering: .releasing)
+        }
+    }
+}
+
+/// `NAME.link`: reads up to its batch of frames and demuxes each (LRP's
+/// early demultiplexing). Its cost per frame is the driver's copy plus a few
+/// header loads; everything else is charged to the channel's owner.
+final class LinkUpcall: Upcall {
+    unowned let port: Port
+
+    init(port: Port) { self.port = port }
+
+    override func run(context: inout UpcallContext) -> UpcallOutcome {
+        let batch = port.receiveBatch
+        let pool = port.interface.pool
+        let demux = port.demux
+        var total = 0
+        while total < context.batch {
+            let n: Int
+            do { n = try port.device.receive(into: batch, limit: min(batch.capacity, context.batch - total), pool: pool) } catch {
+                port.deviceErrors.store(port.deviceErrors.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
+                return .done
+            }
+            for i in 0..<n { demux.dispatch(batch[i], pool: pool) }
+            batch.removeAll()
+            total += n
+            if n < batch.capacity { return .done }
+            if context.shouldYield { break }
+        }
+        return .moreWork
+    }
+}
+
+/// `NAME.stack` and `NAME.frag`: the interface's own input (ARP, ICMP,
+/// unmatched datagrams; fragments and their reassembly).
+final class StackUpcall: Upcall {
+    unowned let port: Port
+    let channel: FrameChannel
+    let appliesCommands: Bool
+
+    init(port: Port, channel: FrameChannel, appliesCommands: Bool) {
+        self.port = port
+        self.channel = channel
+        self.appliesCommands = appliesCommands
+    }
+
+    override func run(context: inout UpcallContext) -> UpcallOutcome {
+        if appliesCommands { port.applyCommands() }
+        let now = context.instant
+        let iface = port.interface
+        var n = 0
+        while n < context.batch, let frame = channel.pop() {
+            iface.receive(frame.readable, now: now)
+            iface.pool.give(frame)
+            n += 1
+            if n & 7 == 0 && context.shouldYield { break }
+        }
+        port.flush()
+        return channel.isEmpty ? .done : .moreWork
+    }
+}
+
+/// `NAME.timer`: ARP retries and ageing, reassembly timeouts, and frames the
+/// device refused earlier.
+final class TimerUpcall: Upcall {
+    unowned let port: Port
+
+    init(port: Port) { self.port = port }
+
+    override func run(context: inout UpcallContext) -> UpcallOutcome {
+        _ = port.interface.poll(now: context.instant)
+        port.flush()
+        return .done
+    }
+}

@@ -1,0 +1,236 @@
+import Links
+import RTUScheduler
+import SharedRings
+import Stack
+import Synchronization
+import Wire
+
+/// Counters of the UDP layer as a whole (single writer: the core).
+public final class UDPCounters: @unchecked Sendable {
+    /// Datagrams that reached no socket (the stack answered port unreachable).
+    public let noSocket = Atomic<UInt64>(0)
+    public let badChecksum = Atomic<UInt64>(0)
+    public let malformed = Atomic<UInt64>(0)
+    public let icmpErrorsDelivered = Atomic<UInt64>(0)
+    public let icmpErrorsUnmatched = Atomic<UInt64>(0)
+    /// TX rings that held something no correct producer writes.
+    public let ringViolations = Atomic<UInt64>(0)
+
+    public var snapshot: [(String, UInt64)] {
+        [("udp_no_socket", noSocket.load(ordering: .relaxed)),
+         ("udp_bad_checksum", badChecksum.load(ordering: .relaxed)),
+         ("udp_malformed", malformed.load(ordering: .relaxed)),
+         ("udp_icmp_errors_delivered", icmpErrorsDelivered.load(ordering: .relaxed)),
+         ("udp_icmp_errors_unmatched", icmpErrorsUnmatched.load(ordering: .relaxed)),
+         ("udp_ring_violations", ringViolations.load(ordering: .relaxed))]
+    }
+}
+
+/// UDP (RFC 768) on one interface, the core side: input from the sockets'
+/// channels, output from their TX rings, and the `TransportHandler` the
+/// interface calls for datagrams it reassembled and for ICMP errors.
+/// Everything here runs on the interface's core (no locks).
+public final class UDPLayer: TransportHandler {
+    public let interface: Interface
+    public let demux: Demux
+    public let counters = UDPCounters()
+    /// Hands the interface's transmit queue to the device (set by the owner).
+    public var flush: () -> Void = {}
+    /// Installed sockets by channel id.
+    private var sockets: [Int: UDPSocket] = [:]
+
+    public init(interface: Interface, demux: Demux) {
+        self.interface = interface
+        self.demux = demux
+    }
+
+    // MARK: - Socket table (applied on the core)
+
+    public func install(_ socket: UDPSocket) {
+        sockets.reserveCapacity(sockets.count + 1)
+        sockets[socket.channel.id] = socket
+    }
+
+    public func uninstall(_ socket: UDPSocket) {
+        sockets[socket.channel.id] = nil
+        socket.channel.drain(to: interface.pool)
+    }
+
+    // MARK: - Input
+
+    /// Processes up to `limit` frames from `socket`'s channel; returns how
+    /// many it took. Frames go back to the pool as they are done.
+    @inline(__always)
+    public func input(_ socket: UDPSocket, limit: Int, now: Instant) -> Int {
+        let pool = interface.pool
+        var n = 0
+        while n < limit, let frame = socket.channel.pop() {
+            receive(frame.readable, for: socket)
+            pool.give(frame)
+            n &+= 1
+        }
+        return n
+    }
+
+    /// One frame the demux classified to `socket`: IPv4 validation, the UDP
+    /// checksum, then delivery. The demux read only header fields, so every
+    /// check happens here, charged to the socket's RTU.
+    @inline(__always)
+    private func receive(_ frame: UnsafeRawBufferPointer, for socket: UDPSocket) {
+        guard frame.count > 14, let (ip, packet) = interface.acceptIPv4(frame.slice(14 ..< frame.count)) else {
+            UDPSocketCounters.add(socket.counters.droppedMalformed)
+            return
+        }
+        let udp: UDPView
+        do { udp = try UDPView(ip.payload) } catch {
+            Self.bump(counters.malformed)
+            UDPSocketCounters.add(socket.counters.droppedMalformed)
+            return
+        }
+        guard udp.verifyChecksum(source: packet.source, destination: packet.destination) else {
+            Self.bump(counters.badChecksum)
+            UDPSocketCounters.add(socket.counters.droppedBadChecksum)
+            return
+        }
+        interface.countDelivered()
+        deliver(udp.payload, from: SocketAddress(address: packet.source, port: udp.sourcePort), to: socket)
+    }
+
+    @inline(__always)
+    private func deliver(_ payload: UnsafeRawBufferPointer, from source: SocketAddress, to socket: UDPSocket) {
+        if let handler = socket.handler {
+            handler(UDPDatagram(source: source, payload: payload))
+        } else if !socket.rx.push(payload, RecordHeader(kind: .datagram, address: source.address.rawValue, port: source.port)) {
+            UDPSocketCounters.add(socket.counters.droppedRingFull)
+            return
+        }
+        UDPSocketCounters.add(socket.counters.received)
+        UDPSocketCounters.add(socket.counters.receivedBytes, UInt64(payload.count))
+    }
+
+    /// A datagram the interface itself delivered: reassembled from fragments,
+    /// or one the demux found no socket for (and, if still none, refused so
+    /// the interface answers port unreachable).
+    public func deliver(_ packet: IPv4Delivery, payload: UnsafeRawBufferPointer, now: Instant) -> Bool {
+        guard packet.protocol == .udp else { return false }
+        let udp: UDPView
+        do { udp = try UDPView(payload) } catch { Self.bump(counters.malformed); return true }
+        guard let channel = demux.channel(destination: packet.destination, destinationPort: udp.destinationPort,
+                                          source: packet.source, sourcePort: udp.sourcePort),
+              let socket = sockets[channel.id] else {
+            Self.bump(counters.noSocket)
+            return false
+        }
+        guard udp.verifyChecksum(source: packet.source, destination: packet.destination) else {
+            Self.bump(counters.badChecksum)
+            UDPSocketCounters.add(socket.counters.droppedBadChecksum)
+            return true
+        }
+        deliver(udp.payload, from: SocketAddress(address: packet.source, port: udp.sourcePort), to: socket)
+        return true
+    }
+
+    /// An ICMP error quoting a datagram we sent: reported to the socket that
+    /// sent it, in order with its data (RFC 1122 §4.1.3.3).
+    public func deliverError(_ error: ICMPv4Type, code: UInt8, quoted: IPv4View, now: Instant) {
+        let q = quoted.payload
+        guard quoted.protocol == .udp, q.count >= 4 else { return }
+        let sourcePort = q.readU16(0), destinationPort = q.readU16(2)
+        guard let channel = demux.channel(destination: quoted.source, destinationPort: sourcePort,
+                                          source: quoted.destination, sourcePort: destinationPort),
+              let socket = sockets[channel.id] else {
+            Self.bump(counters.icmpErrorsUnmatched)
+            return
+        }
+        let header = RecordHeader(kind: .icmpError, address: quoted.destination.rawValue, port: destinationPort,
+                                  detail: UInt32(error.rawValue) << 8 | UInt32(code))
+        if socket.handler == nil && !socket.rx.push(UnsafeRawBufferPointer(start: nil, count: 0), header) {
+            UDPSocketCounters.add(socket.counters.droppedRingFull)
+            return
+        }
+        UDPSocketCounters.add(socket.counters.icmpErrors)
+        Self.bump(counters.icmpErrorsDelivered)
+    }
+
+    // MARK: - Output
+
+    /// Sends up to `limit` datagrams from `socket`'s TX ring. With `pacing`
+    /// (a reserved socket) it sends only while the socket has credit, which
+    /// grows at the reserved rate from release to release (a deficit token
+    /// bucket: exact over time, at most `depth` bytes of burst). Returns how
+    /// many it sent and whether more wait.
+    public func output(_ socket: UDPSocket, limit: Int, now: Instant, pacing: Pacing?) -> (sent: Int, more: Bool) {
+        guard !socket.broken else { return (0, false) }
+        if let pacing { topUp(socket, pacing) }
+        var sent = 0
+        while sent < limit {
+            if pacing != nil && socket.credit <= 0 { return (sent, !socket.tx.isEmpty) }
+            let record: (RecordHeader, UnsafeRawBufferPointer)?
+            do { record = try socket.tx.peek() } catch {
+                // A hostile or broken producer: this socket stops; no one else notices.
+                socket.broken = true
+                Self.bump(counters.ringViolations)
+                break
+            }
+            guard let (header, bytes) = record else { break }
+            if bytes.count < 8 || header.kind != .datagram {
+                socket.broken = true
+                Self.bump(counters.ringViolations)
+                break
+            }
+            send(bytes, header, from: socket, now: now)
+            socket.tx.release()
+            sent &+= 1
+            if pacing != nil { socket.credit &-= Int64(bytes.count - 8) }
+            if interface.transmitQueue.capacity - interface.transmitQueue.count < 64 { flush() }
+        }
+        flush()
+        return (sent, sent == limit && !socket.tx.isEmpty)
+    }
+
+    /// A reserved socket's pacing, as its output RTU sees it at a release.
+    public struct Pacing {
+        public var release: Nanoseconds
+        public var bitsPerSecond: UInt64
+        /// Most bytes of credit kept from idle periods (one period's batch).
+        public var depth: Int64
+
+        public init(release: Nanoseconds, bitsPerSecond: UInt64, depth: Int64) {
+            self.release = release
+            self.bitsPerSecond = bitsPerSecond
+            self.depth = depth
+        }
+    }
+
+    private func topUp(_ socket: UDPSocket, _ p: Pacing) {
+        if socket.creditAt == 0 {
+            socket.credit = p.depth
+        } else if p.release > socket.creditAt {
+            let earned = Int64((Double(p.release - socket.creditAt) * Double(p.bitsPerSecond) / 8e9).rounded())
+            socket.credit = min(p.depth, socket.credit &+ earned)
+        }
+        socket.creditAt = p.release
+    }
+
+    /// Builds the UDP header in the record's 8 bytes of headroom and hands
+    /// header and payload to IP (which copies them into frames once).
+    @inline(__always)
+    private func send(_ record: UnsafeRawBufferPointer, _ header: RecordHeader, from socket: UDPSocket, now: Instant) {
+        let destination = IPv4Address(rawValue: header.address)
+        let source = socket.coreLocal.address.isUnspecified ? interface.address : socket.coreLocal.address
+        let datagram = UnsafeMutableRawBufferPointer(mutating: record)
+        UDPRepr(sourcePort: socket.coreLocal.port, destinationPort: header.port, payloadLength: record.count - 8)
+            .emit(into: datagram, source: source, destination: destination)
+        do throws(SendError) {
+            try interface.send(to: destination, protocol: .udp, payload: record, now: now)
+            UDPSocketCounters.add(socket.counters.sent)
+            UDPSocketCounters.add(socket.counters.sentBytes, UInt64(record.count - 8))
+        } catch {
+            UDPSocketCounters.add(socket.counters.sendFailed)
+        }
+    }
+
+    @inline(__always) static func bump(_ counter: borrowing Atomic<UInt64>) {
+        counter.store(counter.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
+    }
+}

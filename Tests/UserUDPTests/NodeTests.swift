@@ -1,0 +1,170 @@
+import CShims
+import Links
+import Node
+import RTUScheduler
+import Stack
+import UserUDP
+import Wire
+import XCTest
+
+final class NodeTests: XCTestCase {
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_536, alignment: 16)
+    deinit { buffer.deallocate() }
+
+    /// Sends `count` datagrams of `size(i)` bytes from `from` to `to` in
+    /// windows that fit the channel and the ring, receiving each window whole.
+    func exchange(_ from: UDPSocket, _ to: UDPSocket, count: Int, window: Int = 128,
+                  size: (Int) -> Int, file: StaticString = #filePath, line: UInt = #line) throws {
+        var sent = 0
+        var received = 0
+        let out = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_536, alignment: 16)
+        defer { out.deallocate() }
+        while sent < count {
+            let burst = min(window, count - sent)
+            for i in sent..<sent + burst {
+                let n = size(i)
+                Pattern.fill(out.slice(0 ..< n), seq: UInt64(i))
+                try from.send(UnsafeRawBufferPointer(out.slice(0 ..< n)), timeout: 2_000_000_000)
+            }
+            sent += burst
+            while received < sent {
+                guard let got = try to.receive(into: buffer, timeout: 5_000_000_000) else {
+                    XCTFail("datagram \(received) of \(count) did not arrive", file: file, line: line)
+                    return
+                }
+                XCTAssertEqual(got.length, size(received), file: file, line: line)
+                XCTAssertEqual(Pattern.check(UnsafeRawBufferPointer(buffer.slice(0 ..< got.stored))), UInt64(received),
+                               "content of datagram \(received)", file: file, line: line)
+                received += 1
+            }
+        }
+    }
+
+    func testDatagramsBothWaysWithContentChecked() throws {
+        let pair = try NodePair()
+        let server = try pair.b.openUDP(name: "server")
+        try pair.b.bind(server, to: SocketAddress(address: .any, port: 5000))
+        let client = try pair.a.openUDP(name: "client")
+        try pair.a.connect(client, to: SocketAddress(address: NodePair.addrB, port: 5000))
+        XCTAssertEqual(client.local?.address, NodePair.addrA)
+        try exchange(client, server, count: 5_000, size: { 8 + $0 % 1465 })
+        // Back the other way, to the address the server saw.
+        try pair.b.connect(server, to: client.local!)
+        try exchange(server, client, count: 5_000, size: { 8 + ($0 * 7) % 1465 })
+        XCTAssertEqual(server.counters.received.load(ordering: .relaxed), 5_000)
+        XCTAssertEqual(client.counters.received.load(ordering: .relaxed), 5_000)
+        XCTAssertEqual(server.counters.droppedBadChecksum.load(ordering: .relaxed), 0)
+    }
+
+    func testLargeDatagramsAreFragmentedAndReassembledBothWays() throws {
+        let pair = try NodePair()
+        let server = try pair.b.openUDP()
+        try pair.b.bind(server, to: SocketAddress(address: NodePair.addrB, port: 7000))
+        let client = try pair.a.openUDP()
+        try pair.a.connect(client, to: SocketAddress(address: NodePair.addrB, port: 7000))
+        try exchange(client, server, count: 30, window: 3, size: { [60_000, 65_507, 1473][$0 % 3] })
+        try pair.b.connect(server, to: client.local!)
+        try exchange(server, client, count: 30, window: 3, size: { [60_000, 65_507, 1473][$0 % 3] })
+        let fragmentsB = pair.b.ports[0].interface.counters[.datagramsReassembled]
+        XCTAssertEqual(fragmentsB, 30)
+    }
+
+    func testPortUnreachableIsReportedToTheSocketThatSent() throws {
+        let pair = try NodePair()
+        let client = try pair.a.openUDP()
+        let peer = SocketAddress(address: NodePair.addrB, port: 6001)
+        try pair.a.connect(client, to: peer)
+        let data = UnsafeMutableRawBufferPointer.allocate(byteCount: 32, alignment: 8)
+        defer { data.deallocate() }
+        try client.send(UnsafeRawBufferPointer(data))
+        XCTAssertThrowsError(try client.receive(into: buffer, timeout: 5_000_000_000)) { error in
+            XCTAssertEqual(error as? UDPReceiveError, .icmp(peer: peer, type: 3, code: 3))
+        }
+        XCTAssertEqual(client.counters.icmpErrors.load(ordering: .relaxed), 1)
+    }
+
+    func testBindConflictsAreRefusedAsLinuxDoes() throws {
+        let pair = try NodePair()
+        let s1 = try pair.a.openUDP()
+        try pair.a.bind(s1, to: SocketAddress(address: .any, port: 5000))
+        let s2 = try pair.a.openUDP()
+        XCTAssertThrowsError(try pair.a.bind(s2, to: SocketAddress(address: NodePair.addrA, port: 5000))) {
+            XCTAssertEqual($0 as? NodeError, .addressInUse(SocketAddress(address: NodePair.addrA, port: 5000)))
+        }
+        XCTAssertThrowsError(try pair.a.bind(s2, to: SocketAddress(address: IPv4Address(198, 18, 9, 9), port: 1))) {
+            XCTAssertEqual($0 as? NodeError, .noInterface(IPv4Address(198, 18, 9, 9)))
+        }
+        try pair.a.bind(s2, to: SocketAddress(address: NodePair.addrA, port: 5001))
+        pair.a.close(s1)
+        let s3 = try pair.a.openUDP()
+        try pair.a.bind(s3, to: SocketAddress(address: NodePair.addrA, port: 5000))
+    }
+
+    func testClosingSocketsReleasesTableEntriesRTUsAndBuffers() throws {
+        let pair = try NodePair()
+        let port = pair.b.ports[0]
+        let rtusBefore = pair.b.runtime.model.rtus(onCore: 0).count
+        var sockets: [UDPSocket] = []
+        for i in 0..<200 {
+            let s = try pair.b.openUDP()
+            try pair.b.bind(s, to: SocketAddress(address: .any, port: UInt16(20_000 + i)))
+            sockets.append(s)
+        }
+        XCTAssertEqual(port.demux.count, 200)
+        // Leave frames in some channels: datagrams to sockets whose RX rings are then never read.
+        let client = try pair.a.openUDP()
+        try pair.a.bind(client, to: SocketAddress(address: .any, port: 0))
+        let data = UnsafeRawBufferPointer(buffer.slice(0 ..< 100))
+        for i in 0..<50 { try client.send(data, to: SocketAddress(address: NodePair.addrB, port: UInt16(20_000 + i)), timeout: 1_000_000_000) }
+        XCTAssertTrue(waitUntil { sockets.prefix(50).allSatisfy { $0.counters.received.load(ordering: .relaxed) == 1 } })
+        for s in sockets { pair.b.close(s) }
+        XCTAssertEqual(port.demux.count, 0)
+        XCTAssertEqual(pair.b.runtime.model.rtus(onCore: 0).count, rtusBefore)
+        XCTAssertTrue(pair.b.sockets.isEmpty)
+        XCTAssertThrowsError(try sockets[0].send(data, to: SocketAddress(address: NodePair.addrA, port: 1)))
+        // Every buffer is back: nothing is queued anywhere on an idle node.
+        XCTAssertTrue(waitUntil { port.interface.pool.available == port.interface.pool.count })
+    }
+
+    func testReservationIsAdmittedOrRefusedWithTheReason() throws {
+        let pair = try NodePair()
+        let s = try pair.a.openUDP(name: "video0")
+        try pair.a.bind(s, to: SocketAddress(address: .any, port: 5000))
+        // 40 Mbit/s of 8192-byte messages every 10 ms: B = ⌈40e6·0.01/(8·8192)⌉ = 7.
+        try pair.a.reserve(s, UDPReservation(bitsPerSecond: 40_000_000, messageSize: 8192, period: 10_000_000))
+        XCTAssertEqual(s.plan?.batch, 7)
+        let rtus = pair.a.runtime.model.rtus(onCore: 0).map { $0.spec.name }
+        XCTAssertTrue(rtus.contains("video0.in") && rtus.contains("video0.out"), "\(rtus)")
+        // Far beyond one core: refused, and the earlier reservation stays.
+        XCTAssertThrowsError(try pair.a.reserve(s, UDPReservation(bitsPerSecond: 4_000_000_000, messageSize: 1472, period: 10_000_000))) { error in
+            guard case .some(.reservation(let why)) = error as? NodeError else { return XCTFail("\(error)") }
+            XCTAssertTrue(why.contains("more than one core"), why)
+        }
+        XCTAssertThrowsError(try pair.a.reserve(s, UDPReservation(bitsPerSecond: 2_000_000_000, messageSize: 1472, period: 10_000_000))) { error in
+            guard case .some(.admissionRefused(let why)) = error as? NodeError else { return XCTFail("\(error)") }
+            XCTAssertFalse(why.isEmpty)
+        }
+        XCTAssertEqual(s.plan?.batch, 7)
+        XCTAssertEqual(s.reservation?.bitsPerSecond, 40_000_000)
+    }
+
+    func testReservedOutputNeverExceedsItsRate() throws {
+        let pair = try NodePair()
+        let sink = try pair.b.openUDP()
+        try pair.b.bind(sink, to: SocketAddress(address: .any, port: 5000))
+        let s = try pair.a.openUDP()
+        try pair.a.connect(s, to: SocketAddress(address: NodePair.addrB, port: 5000))
+        // 1000 messages/s of 1000 bytes, 10 per 10 ms period.
+        try pair.a.reserve(s, UDPReservation(bitsPerSecond: 8_000_000, messageSize: 1000, period: 10_000_000))
+        let start = rtu_sched_monotonic_ns()
+        let data = UnsafeRawBufferPointer(buffer.slice(0 ..< 1000))
+        for _ in 0..<200 { try s.send(data, timeout: 1_000_000_000) }
+        _ = rtu_sched_sleep_until(start + 100_000_000)
+        let sent = s.counters.sent.load(ordering: .relaxed)
+        let elapsed = Double(rtu_sched_monotonic_ns() - start) / 1e9
+        // At most the rate over the time elapsed plus one period's batch (the bucket's depth).
+        XCTAssertLessThanOrEqual(Double(sent), elapsed * 1000 + 10 + 1, "sent \(sent) in \(elapsed) s")
+        XCTAssertGreaterThan(sent, 0)
+        XCTAssertTrue(waitUntil(10) { s.counters.sent.load(ordering: .relaxed) == 200 })
+    }
+}
