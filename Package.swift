@@ -41,6 +41,8 @@ let package = Package(
         .executableTarget(name: "wire-bench", dependencies: ["Wire"], swiftSettings: fast),
         .executableTarget(name: "link-bench", dependencies: ["Links", "Wire", "CShims"], swiftSettings: fast),
         .executableTarget(name: "alloc-check", dependencies: ["Stack", "Links", "Wire"]),
+        .executableTarget(name: "udp-node", dependencies: ["Node", "UserUDP", "Stack", "Links", "Wire", "RTUScheduler", "CShims"],
+                          swiftSettings: fast),
         .executableTarget(name: "sched-bench", dependencies: ["RTUScheduler", "CShims"], swiftSettings: fast),
 
         .testTarget(name: "WireTests", dependencies: ["Wire"]),

@@ -15,6 +15,8 @@ packages=(
   libclang-rt-14-dev   # sanitizer runtimes
   linux-perf
   util-linux           # taskset, chrt
+  ethtool              # checksum offload off on veth peers (AF_PACKET sees partial checksums otherwise)
+  gcc                  # bench/c helpers (udptool, linkloop, malloc_count)
 )
 
 missing=()
