@@ -7,11 +7,16 @@
 // MemoryLink.receive + Interface.receive:
 //   - UDP datagrams delivered to a transport;
 //   - ICMP echo requests answered (input, reply built, output, transmit);
-//   - fragmented 4000-byte datagrams reassembled.
+//   - fragmented 4000-byte datagrams reassembled;
+//   - the socket data path: LRP demux into a socket's channel, the UDP
+//     input RTU body into the RX ring, the application's receive; and the
+//     application's send, the output RTU body, IP output, transmit.
 // Exits 0 when no path allocated, 1 otherwise, 2 when the counter is missing.
 import Glibc
 import Links
+import SharedRings
 import Stack
+import UserUDP
 import Wire
 
 typealias CountFunction = @convention(c) () -> UInt64
@@ -102,6 +107,51 @@ try measure("icmp echo: request in, reply built and sent", rounds: 2000) {
     a.sendEchoRequest(to: addrB, identifier: 1, sequence: 1, dataLength: 56, now: now)
 }
 try measure("udp 4000-byte datagrams, fragmented and reassembled", rounds: 2000) { try sendUDP(4000) }
+
+// The socket data path on B: demux → channel → UDP input → RX ring → receive,
+// and send → TX ring → UDP output → IP → link.
+let demux = Demux(hardwareAddress: macB, stackChannel: FrameChannel(id: -1, capacity: 1024),
+                  fragmentChannel: FrameChannel(id: -2, capacity: 1024))
+let layer = UDPLayer(interface: b, demux: demux)
+let socket = try UDPSocket(id: 1, name: "s", channelCapacity: 1024, ringCapacity: 1 << 20, handler: nil)
+socket.coreLocal = SocketAddress(address: addrB, port: 5000)
+try demux.insert(UDPEndpointKey(local: .any, localPort: 5000), channel: socket.channel)
+layer.install(socket)
+b.transport = layer
+layer.flush = { _ = try? linkB.transmit(b.transmitQueue, pool: poolB) }
+let appBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_536, alignment: 64)
+var appReceived = 0
+
+/// A → B through the demux and the socket, then B's socket answers A.
+func socketRound(_ length: Int) throws {
+    try sendUDP(length)
+    _ = try linkA.transmit(a.transmitQueue, pool: poolA)
+    while true {
+        let n = try linkB.receive(into: batch, limit: batch.capacity, pool: poolB)
+        if n == 0 { break }
+        for i in 0..<n { demux.dispatch(batch[i], pool: poolB) }
+        batch.removeAll()
+    }
+    _ = layer.input(socket, limit: 1024, now: now)
+    // A has no socket on the source port, so it answers the replies with
+    // port unreachable, which reach this socket as errors: part of the path.
+    while true {
+        do throws(UDPReceiveError) {
+            guard let got = try socket.receive(into: appBuffer) else { break }
+            appReceived += 1
+            try? socket.send(UnsafeRawBufferPointer(rebasing: appBuffer[0 ..< got.stored]), to: got.source)
+        } catch {
+            continue
+        }
+    }
+    _ = layer.output(socket, limit: 1024, now: now, pacing: nil)
+}
+
+try measure("udp socket path, 64 bytes: demux, input RTU, ring, receive; send, output RTU, transmit", rounds: 5000) {
+    try socketRound(72)
+}
+try measure("udp socket path, 1472 bytes", rounds: 5000) { try socketRound(1480) }
+if appReceived == 0 { print("alloc-check: the socket path delivered nothing"); exit(1) }
 
 var failed = false
 for c in cases {

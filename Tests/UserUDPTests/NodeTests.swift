@@ -168,3 +168,49 @@ final class NodeTests: XCTestCase {
         XCTAssertTrue(waitUntil(10) { s.counters.sent.load(ordering: .relaxed) == 200 })
     }
 }
+
+/// Crafted frames injected from the raw end of the link: every bad one is a
+/// counted drop, charged to the socket it was classified to.
+final class InputCheckTests: XCTestCase {
+    func frame(udpChecksum: UInt16? = nil, ipChecksumDelta: UInt16 = 0, udpLength: Int? = nil, port: UInt16 = 5000) -> [UInt8] {
+        let payload = [UInt8](repeating: 0x5A, count: 32)
+        var f = [UInt8](repeating: 0, count: 14 + 20 + 8 + payload.count)
+        f.withUnsafeMutableBytes { b in
+            EthernetRepr(destination: NodePair.macB, source: NodePair.macA, etherType: .ipv4).emit(into: b)
+            IPv4Repr(source: NodePair.addrA, destination: NodePair.addrB, protocol: .udp, payloadLength: 8 + payload.count)
+                .emit(into: b.slice(14 ..< 34))
+            b.copy(UnsafeRawBufferPointer(start: payload, count: payload.count), to: 42)
+            UDPRepr(sourcePort: 4000, destinationPort: port, payloadLength: payload.count)
+                .emit(into: b.slice(34 ..< b.count), source: NodePair.addrA, destination: NodePair.addrB)
+            if let c = udpChecksum { b.writeU16(40, c) }
+            if let l = udpLength { b.writeU16(38, UInt16(l)) }
+            if ipChecksumDelta != 0 { b.writeU16(24, b.readOnly.readU16(24) &+ ipChecksumDelta) }
+        }
+        return f
+    }
+
+    func testBadChecksumsAndMalformedDatagramsAreCountedNotDelivered() throws {
+        let (raw, lb) = try SocketPairLink.pair(a: NodePair.macA, b: NodePair.macB)
+        let b = try NodePair.node(lb, address: NodePair.addrB, name: "b", configure: { _ in })
+        try b.start(now: Instant(nanoseconds: UInt64(rtu_sched_monotonic_ns())))
+        defer { b.stop() }
+        let s = try b.openUDP()
+        try b.bind(s, to: SocketAddress(address: .any, port: 5000))
+        let good = frame()
+        var badUDP = good
+        badUDP[41] ^= 0xFF
+        for f in [good, badUDP, frame(ipChecksumDelta: 1), frame(udpLength: 200), frame(udpLength: 4), good] {
+            XCTAssertTrue(f.withUnsafeBytes { raw.inject($0) })
+        }
+        XCTAssertTrue(waitUntil { s.counters.received.load(ordering: .relaxed) == 2 })
+        XCTAssertTrue(waitUntil { s.counters.droppedMalformed.load(ordering: .relaxed) == 3 })
+        XCTAssertEqual(s.counters.droppedBadChecksum.load(ordering: .relaxed), 1)
+        XCTAssertEqual(b.ports[0].udp.counters.badChecksum.load(ordering: .relaxed), 1)
+        XCTAssertEqual(b.ports[0].interface.counters[.ipv4BadChecksum], 1)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 100, alignment: 8)
+        defer { buffer.deallocate() }
+        XCTAssertEqual(try s.receive(into: buffer)?.length, 32)
+        XCTAssertEqual(try s.receive(into: buffer)?.length, 32)
+        XCTAssertNil(try s.receive(into: buffer))
+    }
+}
