@@ -29,6 +29,7 @@ let package = Package(
         .target(name: "Node", dependencies: ["UserUDP", "Stack", "RTUScheduler", "Links", "Wire", "CShims"],
                 swiftSettings: fast),
         .target(name: "Config", dependencies: ["Wire"]),
+        .target(name: "ATM", dependencies: ["Wire", "Links"], swiftSettings: fast),
         .executableTarget(
             name: "rtud",
             dependencies: [
@@ -44,6 +45,7 @@ let package = Package(
         .executableTarget(name: "udp-node", dependencies: ["Node", "UserUDP", "Stack", "Links", "Wire", "RTUScheduler", "CShims"],
                           swiftSettings: fast),
         .executableTarget(name: "sched-bench", dependencies: ["RTUScheduler", "CShims"], swiftSettings: fast),
+        .executableTarget(name: "atm-bench", dependencies: ["ATM", "Stack", "Links", "Wire"], swiftSettings: fast),
 
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
         .testTarget(name: "LinksTests", dependencies: ["Links", "Wire", "CShims"]),
@@ -51,6 +53,7 @@ let package = Package(
         .testTarget(name: "UserUDPTests", dependencies: ["Node", "UserUDP", "SharedRings", "Stack", "RTUScheduler", "Links", "Wire"]),
         .testTarget(name: "RTUSchedulerTests", dependencies: ["RTUScheduler", "CShims"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
+        .testTarget(name: "ATMTests", dependencies: ["ATM", "Stack", "Links", "Wire"]),
         .testTarget(name: "IntegrationTests", dependencies: ["Wire", "CShims"]),
     ],
     swiftLanguageModes: [.v5]

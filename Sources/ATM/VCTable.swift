@@ -1,0 +1,115 @@
+// The adaptor's table of permanent virtual circuits (RFC 2225 §8 treats a
+// PVC as a configured VC ↔ IP address binding that needs no ATMARP) and the
+// connection admission control of ATM-FACTS.md ("Admission on one link").
+import Wire
+
+/// One PVC: its channel, the IP address of the station at its far end, its
+/// traffic contract and how packets are encapsulated on it (RFC 2684).
+public struct ATMPermanentVC: Hashable, Sendable, CustomStringConvertible {
+    public var channel: ATMVirtualChannel
+    public var peer: IPv4Address
+    public var contract: ATMTrafficContract
+    public var encapsulation: ATMEncapsulation
+
+    public init(channel: ATMVirtualChannel, peer: IPv4Address, contract: ATMTrafficContract = .ubr(),
+                encapsulation: ATMEncapsulation = .llcSNAP) {
+        self.channel = channel
+        self.peer = peer
+        self.contract = contract
+        self.encapsulation = encapsulation
+    }
+
+    public var description: String { "\(channel) → \(peer) (\(contract))" }
+}
+
+/// Why a PVC was refused. Nothing already admitted changes on a refusal.
+public enum ATMAdmissionError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// VCI 0–31 are reserved (I.361 §2.2.3), and 0/0 is the unassigned cell.
+    case reservedChannel(ATMVirtualChannel)
+    case duplicateChannel(ATMVirtualChannel)
+    /// One VC per peer: transmit picks the VC by the peer's address.
+    case duplicatePeer(IPv4Address)
+    case invalidContract(ATMVirtualChannel, String)
+    /// Σ PCR(CBR) + Σ SCR(VBR) would exceed the line.
+    case lineOverbooked(ATMVirtualChannel, requested: Int, reserved: Int, limit: Int)
+    /// The table's fixed capacity is reached.
+    case tableFull(limit: Int)
+
+    public var description: String {
+        switch self {
+        case .reservedChannel(let c): "VC \(c): VCI 0–31 are reserved (ITU-T I.361 §2.2.3)"
+        case .duplicateChannel(let c): "VC \(c) is already configured"
+        case .duplicatePeer(let a): "peer \(a) already has a VC"
+        case .invalidContract(let c, let why): "VC \(c): \(why)"
+        case .lineOverbooked(let c, let requested, let reserved, let limit):
+            "VC \(c): \(requested) cells/s requested, \(reserved) of \(limit) already reserved: "
+                + "Σ PCR(CBR) + Σ SCR(VBR) would be \(requested + reserved) > \(limit) cells/s (OC-3c)"
+        case .tableFull(let limit): "no room for another VC (at most \(limit))"
+        }
+    }
+}
+
+/// The PVCs of one adaptor, indexed by channel and by peer address; each PVC
+/// also has a dense index (0 ..< count) that the adaptor's per-VC state uses.
+/// Lookups hash a small value and never allocate.
+public struct ATMVCTable: Sendable {
+    /// The most PVCs one adaptor serves (its per-VC state is sized by it).
+    public static let maximumCount = 1024
+
+    public private(set) var pvcs: [ATMPermanentVC] = []
+    private var byChannel: [ATMVirtualChannel: Int] = [:]
+    private var byPeer: [IPv4Address: Int] = [:]
+    /// Σ PCR(CBR) + Σ SCR(VBR) of the admitted PVCs, cells/s.
+    public private(set) var reservedCellRate = 0
+
+    public init() {}
+
+    /// Admits every PVC in order; the first refusal is thrown.
+    public init(_ pvcs: [ATMPermanentVC]) throws(ATMAdmissionError) {
+        for p in pvcs { try admit(p) }
+    }
+
+    public var count: Int { pvcs.count }
+    public subscript(i: Int) -> ATMPermanentVC { pvcs[i] }
+
+    /// Cells/s still free for reservations.
+    public var unreservedCellRate: Int { OC3c.admissibleCellsPerSecond - reservedCellRate }
+
+    /// Admission control: refuses a reserved or duplicate channel, a second
+    /// VC to the same peer, a malformed contract, or a reservation the line
+    /// cannot carry (Σ PCR(CBR) + Σ SCR(VBR) ≤ 353,207 cells/s).
+    public mutating func admit(_ pvc: ATMPermanentVC) throws(ATMAdmissionError) {
+        guard pvcs.count < Self.maximumCount else { throw .tableFull(limit: Self.maximumCount) }
+        guard !pvc.channel.isReserved else { throw .reservedChannel(pvc.channel) }
+        guard byChannel[pvc.channel] == nil else { throw .duplicateChannel(pvc.channel) }
+        guard byPeer[pvc.peer] == nil else { throw .duplicatePeer(pvc.peer) }
+        if let why = pvc.contract.problem { throw .invalidContract(pvc.channel, why) }
+        let want = pvc.contract.reservedCellRate
+        guard want + reservedCellRate <= OC3c.admissibleCellsPerSecond else {
+            throw .lineOverbooked(pvc.channel, requested: want, reserved: reservedCellRate,
+                                  limit: OC3c.admissibleCellsPerSecond)
+        }
+        byChannel[pvc.channel] = pvcs.count
+        byPeer[pvc.peer] = pvcs.count
+        pvcs.append(pvc)
+        reservedCellRate += want
+    }
+
+    @inline(__always) public func index(of channel: ATMVirtualChannel) -> Int? { byChannel[channel] }
+    @inline(__always) public func index(forPeer address: IPv4Address) -> Int? { byPeer[address] }
+}
+
+extension ATMVirtualChannel {
+    /// The Ethernet address the adaptor gives the station at the far end of
+    /// this VC, so that the Ethernet stack above sees an ordinary neighbour:
+    /// 02:41:54:VPI:VCI — locally administered, unicast, "AT" in bytes 1–2.
+    public var syntheticHardwareAddress: EthernetAddress {
+        EthernetAddress(0x02, 0x41, 0x54, vpi, UInt8(truncatingIfNeeded: vci >> 8), UInt8(truncatingIfNeeded: vci))
+    }
+
+    /// The channel named by a synthetic address, or nil for any other address.
+    public init?(syntheticHardwareAddress a: EthernetAddress) {
+        guard a.rawValue >> 24 == 0x02_4154 else { return nil }
+        self.init(vpi: UInt8(truncatingIfNeeded: a.rawValue >> 16), vci: UInt16(truncatingIfNeeded: a.rawValue))
+    }
+}
