@@ -136,6 +136,8 @@ public final class ATMTransmitter {
     private func start(_ c: inout Channel, _ sdu: PacketBuffer) {
         c.cellIndex = 0
         c.cellCount = AAL5.cellCount(sduLength: sdu.length)
+        // Cells 0 ..< fullCells are SDU bytes only; the rest (one or two) come
+        // from the tail scratch. ⌊L/48⌋ < ⌈(L+8)/48⌉ always: the trailer needs room.
         c.fullCells = sdu.length / ATMCell.payloadLength
         c.crc = CRC32.initial
     }

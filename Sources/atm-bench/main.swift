@@ -226,17 +226,14 @@ func cbrShare(seconds: Double) throws -> [(pcr: Int, cellsPerSecond: Double)] {
 
 // MARK: - Report
 
-/// `x` with `d` decimals (no Foundation here).
-func fmt(_ x: Double, _ d: Int = 2) -> String {
-    var p = 1.0
-    for _ in 0 ..< d { p *= 10 }
-    let v = (x * p).rounded() / p
-    var s = "\(v)"
-    if let dot = s.firstIndex(of: ".") {
-        let decimals = s.distance(from: dot, to: s.endIndex) - 1
-        if d == 0 { s = String(s[..<dot]) } else if decimals < d { s += String(repeating: "0", count: d - decimals) }
-    }
-    return s
+/// `x` (≥ 0) rounded to `places` decimals, by integer arithmetic (no Foundation).
+func fmt(_ x: Double, _ places: Int = 2) -> String {
+    var scale = 1
+    for _ in 0 ..< places { scale *= 10 }
+    let v = Int((x * Double(scale)).rounded())
+    guard places > 0 else { return "\(v)" }
+    let fraction = String(v % scale)
+    return "\(v / scale)." + String(repeating: "0", count: places - fraction.count) + fraction
 }
 
 print("atm-bench: \(rounds) rounds")
