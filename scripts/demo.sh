@@ -2,7 +2,9 @@
 # The main job (README): build rtud, start it with its built-in defaults in a
 # network namespace of its own, and show it working against the Linux kernel
 # there — ARP, ping, a 4000-byte ping (fragmentation and reassembly both
-# ways) — then its counters and the capture it wrote, decoded by tshark.
+# ways) — then its counters and the capture it wrote, decoded by tshark;
+# then reserved UDP sockets holding their rates under load
+# (scripts/demo-reservations.sh).
 # Everything it creates is removed on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,3 +58,6 @@ tshark -n -r "$work/rtud.pcap" -o ip.check_checksum:TRUE 2>/dev/null | head -n 4
 bad=$(tshark -n -r "$work/rtud.pcap" -o ip.check_checksum:TRUE \
   -Y '_ws.malformed || _ws.expert.severity == "Error" || ip.checksum.status == "Bad" || icmp.checksum.status == "Bad"' 2>/dev/null | wc -l)
 echo "malformed frames or bad checksums in the capture: $bad"
+
+# Part two: the data path with reservations (UDP over LRP channels and RTUs).
+bash scripts/demo-reservations.sh 5

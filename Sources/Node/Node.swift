@@ -21,11 +21,11 @@ public struct NodeConfiguration: Sendable {
     public var maxSockets = 16_384
     /// `NAME.link`: minimum inter-release time and frames per release.
     public var linkPeriod: Nanoseconds = 1_000_000
-    public var linkBatch = 512
+    public var linkBatch = 256
     /// `NAME.stack` / `NAME.frag`: minimum inter-release time and frames per release.
     public var stackPeriod: Nanoseconds = 2_000_000
-    public var stackBatch = 64
-    public var fragmentBatch = 128
+    public var stackBatch = 32
+    public var fragmentBatch = 64
     public var timerPeriod: Nanoseconds = 10_000_000
     /// Cost of demuxing one frame (the driver's copy included) and of one
     /// frame through the interface's own input, for the port RTUs' budgets.

@@ -120,8 +120,22 @@ public final class DispatcherCore {
     private var roundRobin = 0
     private var triggerCount = 0
 
+    /// The dispatcher's own duty cycle: in every `busyWindow` it runs
+    /// best-effort work only while its invocations have used less than
+    /// `busyCap`. Without it, best-effort work in the slack (a flood) keeps a
+    /// SCHED_FIFO core busy without pause until the kernel's real-time
+    /// throttling (`sched_rt_runtime_us`, 95 %) stops the whole thread for
+    /// ~50 ms — reserved RTUs included. Admitted RTUs are never held back.
+    public let busyWindow: Nanoseconds
+    public let busyCap: Nanoseconds
+    private var windowStart: Nanoseconds = 0
+    private var windowBusy: Nanoseconds = 0
+
     public init(clock: any RTUClock, doorbell: CoreDoorbell = CoreDoorbell(), stats: CoreStatistics = CoreStatistics(core: 0),
-                bestEffortSlice: Nanoseconds = .micros(100), capacity: Int = 64) {
+                bestEffortSlice: Nanoseconds = .micros(100), capacity: Int = 64,
+                busyWindow: Nanoseconds = .millis(10), busyCapPPM: Int64 = 900_000) {
+        self.busyWindow = busyWindow
+        busyCap = busyWindow * busyCapPPM / 1_000_000
         self.clock = clock
         self.doorbell = doorbell
         self.stats = stats
@@ -187,6 +201,15 @@ public final class DispatcherCore {
         if let i = slots.firstIndex(where: { $0.rtReady }) {
             invoke(i, bestEffort: false, now: now)
             return .ran(slots[i].id, bestEffort: false)
+        }
+        if now - windowStart >= busyWindow {
+            windowStart = now - (now - windowStart) % busyWindow
+            windowBusy = 0
+        }
+        if windowBusy >= busyCap {
+            // Best-effort waits for the next window (or an RTU's release).
+            let windowEnd = windowStart + busyWindow
+            return .idle(wakeAt: min(nextWake() ?? windowEnd, windowEnd))
         }
         if let i = nextBestEffort() {
             let id = slots[i].id
@@ -315,6 +338,7 @@ public final class DispatcherCore {
         let outcome = body.run(context: &context)
         let end = clock.now()
         let cpu = clock.threadCPUTime() - cpu0
+        windowBusy += end - now
         if bestEffort {
             completeBestEffort(i, cpu: cpu, more: outcome == .moreWork)
         } else {

@@ -9,7 +9,7 @@
 //   sink    --port P [--count N] [--seconds S] [--idle-timeout S] [--check] [--upcall]
 //   source  --to IP:PORT --size B --count N [--rate PPS] [--port P]
 //   echo    --port P [--seconds S]
-//   streams --stream PORT:RATE_BPS:SIZE[:PERIOD_MS] ... [--flood-port P] --seconds S
+//   streams --stream PORT:RATE_BPS:SIZE[:PERIOD_MS] ... [--flood-port P] --seconds S [--warmup S]
 //
 // Content format (shared with bench/c/udptool.c): bytes 0..7 the sequence
 // number, big-endian (stream id in its top 16 bits); byte i ≥ 8 is
@@ -266,8 +266,10 @@ final class StreamMeter: @unchecked Sendable {
     func add(_ n: Int) {
         received &+= 1
         bytes &+= n
-        let i = Int((rtu_sched_monotonic_ns() - start) / Self.interval)
-        if i >= 0 && i < slots { counts[i] &+= 1 }
+        let t = rtu_sched_monotonic_ns()
+        guard t >= start else { return }
+        let i = Int((t - start) / Self.interval)
+        if i < slots { counts[i] &+= 1 }
     }
 }
 
@@ -280,7 +282,9 @@ func streams() {
         let period = f.count > 3 ? Int64(f[3]).map { $0 * 1_000_000 } : nil
         specs.append((p, UDPReservation(bitsPerSecond: r, messageSize: s, period: period)))
     }
-    let start = now() + 1_000_000_000
+    // The measured window starts after a warm-up, so senders and background
+    // load started after "ready" are running when it opens.
+    let start = now() + Int64(options.double("--warmup", 1) * 1e9)
     var meters: [(Int, StreamMeter, UDPSocket, UDPReservation?)] = []
     for spec in specs {
         let meter = StreamMeter(start: start, seconds: seconds)
