@@ -46,8 +46,10 @@ import Wire
         #expect(h.poolA.available == h.poolA.count && h.poolB.available == h.poolB.count)
     }
 
-    @Test func udpBothWays() throws {
-        let h = try ATMHosts()
+    @Test(arguments: [nil, 8, 1])
+    func udpBothWays(cellsPerFrame: Int?) throws {
+        let h = try ATMHosts { $0.cellsPerFrame = cellsPerFrame }
+        #expect(h.adaptorA.cellsPerFrame == cellsPerFrame ?? 28)
         let rb = UDPRecorder(), ra = UDPRecorder()
         h.b.transport = rb
         h.a.transport = ra
