@@ -4,7 +4,8 @@
 // Prints one JSON object on stdout when done.
 //
 //   udp-node --device D [--driver af_packet|tap] --address CIDR [--cpu N]
-//            [--policy fifo|other] [--no-reservations] ROLE [role options]
+//            [--policy fifo|other] [--no-reservations] [--channel N]
+//            [--udp-cost-ns FIXED[:PER_KIB]] ROLE [role options]
 //
 //   sink    --port P [--count N] [--seconds S] [--idle-timeout S] [--check] [--upcall]
 //   source  --to IP:PORT --size B --count N [--rate PPS] [--port P]
@@ -148,6 +149,13 @@ scheduler.policy = options.string("--policy") == "other" ? .other : .fifo
 var configuration = NodeConfiguration(scheduler: scheduler)
 configuration.reservationsEnabled = !options.flags.contains("--no-reservations")
 configuration.channelCapacity = options.int("--channel", 512)
+// --udp-cost-ns FIXED[:PER_KIB] overrides the start-up calibration of c(S), as [calibration] does for rtud.
+if let text = options.string("--udp-cost-ns") {
+    let parts = text.split(separator: ":").compactMap { Int64($0) }
+    guard parts.count >= 1 && parts.count <= 2 else { fail("--udp-cost-ns FIXED[:PER_KIB]: \(text)") }
+    let cost = MessageCost(fixed: parts[0], perKilobyte: parts.count > 1 ? parts[1] : 0)
+    configuration.calibration = UDPCalibration(input: cost, output: cost, source: "command line")
+}
 let pool: BufferPool
 do { pool = try BufferPool(slotSize: 64 + mtu + 18, count: 8192) } catch { fail("buffer pool: \(error)") }
 let node: Node
