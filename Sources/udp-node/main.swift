@@ -7,10 +7,15 @@
 //            [--policy fifo|other] [--no-reservations] [--channel N]
 //            [--udp-cost-ns FIXED[:PER_KIB]] ROLE [role options]
 //
-//   sink    --port P [--count N] [--seconds S] [--idle-timeout S] [--check] [--upcall]
+//   sink    --port P [--count N] [--seconds S] [--idle-timeout S] [--check] [--upcall] [--work-ns W]
 //   source  --to IP:PORT --size B --count N [--rate PPS] [--port P]
 //   echo    --port P [--seconds S]
-//   streams --stream PORT:RATE_BPS:SIZE[:PERIOD_MS] ... [--flood-port P] --seconds S [--warmup S]
+//   streams --stream PORT:RATE_BPS:SIZE[:PERIOD_MS] ... [--flood-port P] --seconds S [--warmup S] [--work-ns W]
+//
+// --work-ns W: the application spends W ns (a spin on the clock) on each
+// datagram it gets — sink: in the receiving thread; streams: in the flood
+// port's upcall, on the core — a consumer slower than any generator here
+// (scripts/bench-udp.sh: the overload sweep and the CPU-hungry flood consumer).
 //
 // Content format (shared with bench/c/udptool.c): bytes 0..7 the sequence
 // number, big-endian (stream id in its top 16 bits); byte i ≥ 8 is
@@ -65,6 +70,13 @@ struct Options {
 }
 
 func now() -> Int64 { rtu_sched_monotonic_ns() }
+
+/// --work-ns: per-datagram application work, a spin on the clock.
+@inline(never) func work() {
+    guard workNanoseconds > 0 else { return }
+    let until = now() + workNanoseconds
+    while now() < until {}
+}
 
 /// Already-encoded JSON (a nested object or array).
 struct RawJSON { var text: String }
@@ -130,6 +142,7 @@ struct SequenceCheck {
 // MARK: - Node set-up
 
 let options = Options(CommandLine.arguments.dropFirst())
+let workNanoseconds = Int64(options.int("--work-ns", 0))
 guard let deviceName = options.string("--device") else { fail("--device is required") }
 guard let cidr = options.string("--address").flatMap(IPv4Cidr.init) else { fail("--address CIDR is required") }
 let mtu = options.int("--mtu", 1500)
@@ -203,6 +216,7 @@ func sink() {
         last = now()
         if first == 0 { first = last }
         result.add(UnsafeRawBufferPointer(buffer.slice(0 ..< got.stored)), check: check)
+        work()
     }
     let elapsed = Double(max(1, last - first)) / 1e9
     let c = socket.counters
@@ -302,7 +316,7 @@ func streams() {
     }
     if let flood = options.string("--flood-port").flatMap(Int.init) {
         let meter = StreamMeter(start: start, seconds: seconds)
-        let socket = bound(flood, name: "flood") { meter.add($0.payload.count) }
+        let socket = bound(flood, name: "flood") { meter.add($0.payload.count); work() }
         meters.append((flood, meter, socket, nil))
     }
     print(json([("mode", "ready")])); fflush(stdout)
