@@ -123,11 +123,11 @@ INN=(ip netns exec "$NSN") INP=(ip netns exec "$NSP") INK=(ip netns exec "$NSK")
 proc_ns() {
     local c
     c=$(pgrep -P "$1" 2>/dev/null | head -1 || true)
-    if [ -z "$c" ]; then echo 0; return; fi
+    if [ -z "$c" ]; then echo -1; return; fi   # gone: no figure rather than a wrong one
     cat /proc/"$c"/task/*/schedstat 2>/dev/null | awk '{s += $1} END{printf "%.0f", s}'
 }
 cpu_snap() {
-    local p=0
+    local p=-1
     [ -n "${1:-}" ] && p=$(proc_ns "$1")
     awk -v t="$(date +%s%N)" -v p="$p" '/^cpu[01] /{b=$2+$3+$4+$7+$8; tt=b+$5+$6+$9; printf "%d %d %d ", b, tt, $9}
         END{print t, p}' /proc/stat
@@ -138,7 +138,7 @@ cpu_json() {
         t0=y[2]-x[2]; t1=y[5]-x[5]; dt=y[7]-x[7];
         printf "{\"cpu0_busy\":%.3f,\"cpu1_busy\":%.3f,\"steal_ms\":%d,\"seconds\":%.3f,\"receiver_cpu\":%.3f}",
             (t0>0?(y[1]-x[1])/t0:0), (t1>0?(y[4]-x[4])/t1:0), (y[3]-x[3]+y[6]-x[6])*10, dt/1e9,
-            (dt>0 && x[8]>0 ? (y[8]-x[8])/dt : 0)}'
+            (dt>0 && x[8]>0 && y[8]>=x[8] ? (y[8]-x[8])/dt : -1)}' | sed 's/"receiver_cpu":-1.000/"receiver_cpu":null/'
 }
 # last JSON object a tool printed (or null)
 jlast() { local l; l=$(grep '^{' "$1" 2>/dev/null | tail -1 || true); echo "${l:-null}"; }
@@ -163,6 +163,9 @@ NODE_PID=""
 start_node() {
     local out=$1; shift
     local limit=$1; shift
+    # A fresh file: the redirection truncates it only once the child runs, and the poll below
+    # must never see the previous run's "ready".
+    rm -f "$out" "$out.err"
     "${INN[@]}" timeout "$limit" taskset -c 1 "$NODE" --device "$A" --address "$NODE_IP/24" "$@" >"$out" 2>"$out.err" &
     NODE_PID=$!
     PIDS+=("$NODE_PID")
@@ -184,6 +187,7 @@ finish() {  # PID: waits for it, forgets it
 }
 spawn() {  # spawn OUTFILE CMD...: background, stdout to OUTFILE; pid in BG_PID
     local out=$1; shift
+    rm -f "$out" "$out.err"
     "$@" >"$out" 2>"$out.err" &
     BG_PID=$!
     PIDS+=("$BG_PID")
@@ -252,7 +256,7 @@ if want cap; then
                     flood 5000 $size "$(awk -v s="$SECS" 'BEGIN{print s + 1}')" --fifo 50 --cpu 0
                     spawn "$fl" "${FLOOD[@]}"
                     fpid=$BG_PID
-                    sleep 0.6; c0=$(cpu_snap "$rpid"); sleep "$(awk -v s="$SECS" 'BEGIN{print s - 0.3}')"; c1=$(cpu_snap "$rpid")
+                    sleep 0.6; c0=$(cpu_snap "$rpid"); sleep "$(awk -v s="$SECS" 'BEGIN{print s - 0.6}')"; c1=$(cpu_snap "$rpid")
                     finish "$fpid"
                     ;;
                 linkloop)
@@ -331,7 +335,7 @@ overload_run() {  # overload_run CONSUMER RATE (0: unpaced); records one run
         spawn "$fl" "${FLOOD[@]}"
         fpid=$BG_PID
         # CPU over the inside of the node's window (it exits 0.5 s after the window)
-        sleep 0.6; c0=$(cpu_snap "$rpid"); sleep "$(awk -v s="$SECS" 'BEGIN{print s - 0.3}')"; c1=$(cpu_snap "$rpid")
+        sleep 0.6; c0=$(cpu_snap "$rpid"); sleep "$(awk -v s="$SECS" 'BEGIN{print s - 0.6}')"; c1=$(cpu_snap "$rpid")
         finish "$fpid"
     fi
     finish "$rpid"
@@ -407,7 +411,7 @@ if want rtu; then
                 flood $FLOOD_PORT $fsize $((STREAM_SECS + 2)) --cpu 0
                 spawn "$TMP/flood.json" "${FLOOD[@]}"
                 spids+=("$BG_PID")
-                sleep 1.1; c0=$(cpu_snap "$rpid"); sleep "$(awk -v s="$STREAM_SECS" 'BEGIN{print s - 0.3}')"; c1=$(cpu_snap "$rpid")
+                sleep 1.1; c0=$(cpu_snap "$rpid"); sleep "$(awk -v s="$STREAM_SECS" 'BEGIN{print s - 0.6}')"; c1=$(cpu_snap "$rpid")
                 for p in "${spids[@]}"; do finish "$p"; done
                 finish "$rpid"
                 stop_stress

@@ -62,6 +62,12 @@ def per_round_ratio(bench, key, a, b, **kw):
     return med(rs), rs
 
 
+def per_datagram_ns(r, rate):
+    """Receiver CPU ns per datagram of run r at `rate` datagrams/s (None when either is unknown)."""
+    c = (r.get("cpu") or {}).get("receiver_cpu")
+    return c * 1e9 / rate if c is not None and rate else None
+
+
 def rx_pps(r):
     return (r.get("rx") or {}).get("pps")
 
@@ -97,7 +103,7 @@ if sel("tput"):
                          "mbps": med([(r.get("rx") or {}).get("mbps") for r in rs]),
                          "sender_pps": med([(r.get("tx") or {}).get("pps") for r in rs]),
                          "lost": med(lost), "receiver_cpu": med([r["cpu"].get("receiver_cpu") for r in rs]),
-                         "receiver_ns": med([r["cpu"].get("receiver_cpu", 0) * 1e9 / rx_pps(r) if rx_pps(r) else None for r in rs]),
+                         "receiver_ns": med([per_datagram_ns(r, rx_pps(r)) for r in rs]),
                          "all_pps": [rx_pps(r) for r in rs]}
         rm, rs_ = per_round_ratio("tput", rx_pps, "rtud", "kernel", size=size)
         row["ratio"], row["ratios"] = rm, rs_
@@ -128,9 +134,8 @@ if sel("cap"):
         upd = med([r["rx"]["streams"][0]["channel_dropped"] if r.get("rx") else None for r in u])
         wall = med([(r["rx"] or {}).get("wall_fps") for r in l])
         drain = med([(r["rx"] or {}).get("drain_fps") for r in l])
-        ns = {"sink": med([r["cpu"].get("receiver_cpu") * 1e9 / rx_pps(r) for r in s if rx_pps(r)]),
-              "upcall": med([r["cpu"].get("receiver_cpu") * 1e9 / r["rx"]["streams"][0]["pps"] for r in u
-                             if r.get("rx") and r["rx"]["streams"][0]["pps"]])}
+        ns = {"sink": med([per_datagram_ns(r, rx_pps(r)) for r in s]),
+              "upcall": med([per_datagram_ns(r, r["rx"]["streams"][0]["pps"]) for r in u if r.get("rx")])}
         lcpu = med([(r["rx"] or {}).get("cpu", 0) * 1e9 / max(1, (r["rx"] or {}).get("frames", 1)) for r in l])
         est = {k: (1e9 / v if v else None) for k, v in (("sink", ns["sink"]), ("upcall", ns["upcall"]), ("c", lcpu))}
         cap[size] = {"offered": offered, "sink": sink, "sink_drops": dl, "upcall": up, "upcall_channel_dropped": upd,
