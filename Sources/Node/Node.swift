@@ -162,13 +162,12 @@ public final class Node: @unchecked Sendable {
                                                    kind: .reactive),
                                            body: StackUpcall(port: port, channel: port.demux.fragmentChannel, appliesCommands: false),
                                            on: .core(port.core))
-                let timer = try runtime.add(RTUSpec(name: "\(port.name).timer", owner: "rtud", period: c.timerPeriod,
-                                                    budget: 200_000, batch: 1, kind: .periodic),
-                                            body: TimerUpcall(port: port), on: .core(port.core))
+                _ = try runtime.add(RTUSpec(name: "\(port.name).timer", owner: "rtud", period: c.timerPeriod,
+                                            budget: 200_000, batch: 1, kind: .periodic),
+                                    body: TimerUpcall(port: port), on: .core(port.core))
                 port.demux.stackChannel.waker = stack.trigger
                 port.demux.fragmentChannel.waker = frag.trigger
                 port.stackHandle = stack
-                port.handles = [link, stack, frag, timer]
             } catch {
                 runtime.stop()
                 throw .scheduler("\(port.name): \(error)")
@@ -237,7 +236,7 @@ public final class Node: @unchecked Sendable {
             let new = UDPEndpointKey(local: local.address, localPort: local.port, remote: peer.address, remotePort: peer.port)
             socket.remote = peer
             record.key = new
-            push(.rekey(socket, old: old, new: new, local: local, remote: peer), to: port)
+            push(.rekey(socket, old: old, new: new), to: port)
         }
         waitForCommands()
     }
@@ -275,7 +274,7 @@ public final class Node: @unchecked Sendable {
         socket.local = local
         record.port = port
         record.key = key
-        push(.install(socket, key: key, local: local, remote: nil), to: port)
+        push(.install(socket, key: key, local: local), to: port)
     }
 
     /// Reserves `reservation` for `socket` (bound first), replacing its
@@ -354,7 +353,7 @@ public final class Node: @unchecked Sendable {
         runtime.waitUntilApplied()
         waitForCommands()
         // Wake a thread blocked in receive so it sees the close.
-        _ = rtu_sched_eventfd_ring(socket.rx.dataDoorbell)
+        socket.rx.wakeConsumer()
     }
 
     private func push(_ command: PortCommand, to port: Port) {
@@ -393,7 +392,8 @@ public final class Node: @unchecked Sendable {
             var all: [(String, UInt64)] = [("link_rx_frames", link.rxFrames), ("link_rx_bytes", link.rxBytes),
                                            ("link_tx_frames", link.txFrames), ("link_tx_bytes", link.txBytes),
                                            ("link_rx_dropped", link.rxDropped), ("link_tx_dropped", link.txDropped),
-                                           ("device_errors", port.deviceErrors.load(ordering: .relaxed))]
+                                           ("device_errors", port.deviceErrors.load(ordering: .relaxed)),
+                                           ("transmit_dropped_device_error", port.transmitDropped.load(ordering: .relaxed))]
             all += port.demux.counters.snapshot
             all += port.interface.counters.nonZero.map { ($0.0, $0.1) }
             all += port.udp.counters.snapshot

@@ -9,8 +9,9 @@ import Wire
 /// by the port's stack RTU between frames (so the demux and the UDP layer
 /// keep one owner).
 enum PortCommand {
-    case install(UDPSocket, key: UDPEndpointKey, local: SocketAddress, remote: SocketAddress?)
-    case rekey(UDPSocket, old: UDPEndpointKey, new: UDPEndpointKey, local: SocketAddress, remote: SocketAddress?)
+    case install(UDPSocket, key: UDPEndpointKey, local: SocketAddress)
+    /// Connecting: the socket's bound key becomes its 5-tuple (the local end stays).
+    case rekey(UDPSocket, old: UDPEndpointKey, new: UDPEndpointKey)
     /// Takes the socket out of the demux and the UDP layer and gives the
     /// frames left in its channel back to the pool.
     case retire(UDPSocket, key: UDPEndpointKey)
@@ -40,9 +41,10 @@ public final class Port {
     /// Control side: commands pushed so far.
     var commandsPushed: UInt64 = 0
     var stackHandle: RTUHandle?
-    var handles: [RTUHandle] = []
     /// Device errors (receive or transmit), counted on the core.
     public let deviceErrors = Atomic<UInt64>(0)
+    /// Frames given up because the device failed while transmitting them.
+    public let transmitDropped = Atomic<UInt64>(0)
 
     init(name: String, device: LinkDevice, interface: Interface, core: Int, channelCapacity: Int,
          stackChannelCapacity: Int, maxSockets: Int) {
@@ -73,7 +75,8 @@ public final class Port {
         let queue = interface.transmitQueue
         guard !queue.isEmpty else { return }
         do { _ = try device.transmit(queue, pool: interface.pool) } catch {
-            deviceErrors.store(deviceErrors.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
+            deviceErrors.increment()
+            transmitDropped.increment(by: UInt64(queue.count))
             queue.releaseAll(to: interface.pool)
         }
     }
@@ -82,15 +85,12 @@ public final class Port {
     func applyCommands() {
         while let command = commands.pop() {
             switch command {
-            case let .install(socket, key, local, remote):
+            case let .install(socket, key, local):
                 socket.coreLocal = local
-                socket.coreRemote = remote
                 try? demux.insert(key, channel: socket.channel)   // the control side checked it
                 udp.install(socket)
-            case let .rekey(socket, old, new, local, remote):
+            case let .rekey(socket, old, new):
                 demux.remove(old)
-                socket.coreLocal = local
-                socket.coreRemote = remote
                 try? demux.insert(new, channel: socket.channel)
             case let .retire(socket, key):
                 demux.remove(key)
@@ -117,7 +117,7 @@ final class LinkUpcall: Upcall {
         while total < context.batch {
             let n: Int
             do { n = try port.device.receive(into: batch, limit: min(batch.capacity, context.batch - total), pool: pool) } catch {
-                port.deviceErrors.store(port.deviceErrors.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
+                port.deviceErrors.increment()
                 return .done
             }
             for i in 0..<n { demux.dispatch(batch[i], pool: pool) }

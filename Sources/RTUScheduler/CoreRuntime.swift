@@ -26,10 +26,9 @@ final class CoreRuntime: @unchecked Sendable {
     let setupStep = Atomic<Int32>(0)
     var thread = pthread_t()
     var joined = true
-    /// epoll results (a tuple: fixed storage, nothing allocated per wait).
-    private var readyTokens: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
-                              UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64)
-        = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    /// Where epoll reports ready descriptors: allocated once, nothing per wait.
+    private static let maxReady = 16
+    private let readyTokens = UnsafeMutablePointer<UInt64>.allocate(capacity: CoreRuntime.maxReady)
 
     init(index: Int, cpu: Int?, policy: ThreadPolicy, priority: Int32, slice: Nanoseconds,
          ringCapacity: Int, slotCapacity: Int, commandLatency: Nanoseconds) throws(SchedulerError) {
@@ -54,6 +53,7 @@ final class CoreRuntime: @unchecked Sendable {
     }
 
     deinit {
+        readyTokens.deallocate()
         _ = rtu_sched_close(epollFD)
         _ = rtu_sched_close(doorbell.eventFD)
     }
@@ -148,25 +148,21 @@ final class CoreRuntime: @unchecked Sendable {
         let now = rtu_sched_monotonic_ns()
         if core.hasTriggers {
             let timeout = wakeAt.map { max(0, $0 - now) } ?? -1
-            let n = rtu_sched_epoll_wait_tokens(epollFD, &readyTokens.0, 16, timeout)
-            if n > 0 {
-                withUnsafeBytes(of: &readyTokens) { raw in
-                    for token in raw.bindMemory(to: UInt64.self).prefix(Int(n)) {
-                        if token == 0 {
-                            _ = rtu_sched_eventfd_drain(doorbell.eventFD)
-                        } else {
-                            // A watched descriptor: its trigger is kept alive by the
-                            // runtime's registry until this core applied its removal.
-                            let pointer = UnsafeRawPointer(bitPattern: UInt(token))!
-                            Unmanaged<RTUTrigger>.fromOpaque(pointer)._withUnsafeGuaranteedRef { $0.markFromDispatcher() }
-                        }
-                    }
+            let n = Int(rtu_sched_epoll_wait_tokens(epollFD, readyTokens, Int32(Self.maxReady), timeout))
+            for token in UnsafeBufferPointer(start: readyTokens, count: max(0, n)) {
+                if token == 0 {
+                    _ = rtu_sched_eventfd_drain(doorbell.eventFD)
+                } else {
+                    // A watched descriptor: its trigger is kept alive by the
+                    // runtime's registry until this core applied its removal.
+                    let pointer = UnsafeRawPointer(bitPattern: UInt(token))!
+                    Unmanaged<RTUTrigger>.fromOpaque(pointer)._withUnsafeGuaranteedRef { $0.markFromDispatcher() }
                 }
             }
         } else {
             let limit = now + commandLatency
             _ = rtu_sched_sleep_until(wakeAt.map { min($0, limit) } ?? limit)
         }
-        CoreStatistics.bump(stats.wakeups)
+        stats.wakeups.increment()
     }
 }

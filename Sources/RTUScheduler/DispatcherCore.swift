@@ -178,7 +178,7 @@ public final class DispatcherCore {
             slots[i].trigger?.period.store(period, ordering: .relaxed)
             sortSlots()
         }
-        CoreStatistics.bump(stats.commandsApplied)
+        stats.commandsApplied.increment()
     }
 
     private func sortSlots() {
@@ -243,7 +243,7 @@ public final class DispatcherCore {
                     slots[i].nextRelease = t + slots[i].period
                     newJob(i, at: t)
                     slots[i].stats.beginWrite()
-                    RTUStatistics.bump(slots[i].stats.releases)
+                    slots[i].stats.releases.increment()
                     slots[i].stats.endWrite()
                 }
             case .bestEffort:
@@ -270,7 +270,7 @@ public final class DispatcherCore {
             stats.recordMiss(release: slots[i].nextRelease, lateness: now - slots[i].nextRelease,
                              count: UInt64(skipped))
         }
-        RTUStatistics.bump(stats.releases, by: UInt64(skipped + 1))
+        stats.releases.increment(by: UInt64(skipped + 1))
         stats.endWrite()
         slots[i].nextRelease = t + period
         newJob(i, at: t)
@@ -359,7 +359,7 @@ public final class DispatcherCore {
         slots[i].used += cpu
         if slots[i].used > slots[i].budget && !slots[i].demoted {
             slots[i].demoted = true
-            RTUStatistics.bump(stats.overruns)
+            stats.overruns.increment()
         }
         stats.endWrite()
         if slots[i].demoted || slots[i].used >= slots[i].budget {
@@ -375,8 +375,8 @@ public final class DispatcherCore {
             if more && !slots[i].eventPending { slots[i].eventAt = end }
             slots[i].eventPending = more
         }
-        self.stats.add(self.stats.realtimeCPU, cpu)
-        CoreStatistics.bump(self.stats.invocations)
+        self.stats.realtimeCPU.increment(by: cpu)
+        self.stats.invocations.increment()
     }
 
     private func completeBestEffort(_ i: Int, cpu: Nanoseconds, more: Bool) {
@@ -386,13 +386,7 @@ public final class DispatcherCore {
         stats.endWrite()
         slots[i].beReady = more
         if !more && slots[i].kind == .reactive { slots[i].eventPending = false }
-        self.stats.add(self.stats.bestEffortCPU, cpu)
-        CoreStatistics.bump(self.stats.invocations)
-    }
-}
-
-extension CoreStatistics {
-    @inline(__always) static func bump(_ a: borrowing Atomic<UInt64>) {
-        a.store(a.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
+        self.stats.bestEffortCPU.increment(by: cpu)
+        self.stats.invocations.increment()
     }
 }

@@ -38,7 +38,7 @@ struct AtomicHistogram: ~Copyable {
 
     @inline(__always) func record(_ value: Int64) {
         let i = LogLinearBuckets.index(value)
-        counts[i].store(counts[i].load(ordering: .relaxed) &+ 1, ordering: .relaxed)
+        counts[i].increment()
     }
 
     func copy() -> [UInt64] {
@@ -131,10 +131,6 @@ public final class RTUStatistics: @unchecked Sendable {
         sequence.store(sequence.load(ordering: .relaxed) &+ 1, ordering: .releasing)
     }
 
-    @inline(__always) static func bump(_ a: borrowing Atomic<UInt64>, by n: UInt64 = 1) {
-        a.store(a.load(ordering: .relaxed) &+ n, ordering: .relaxed)
-    }
-
     @inline(__always) static func raise(_ a: borrowing Atomic<Int64>, to v: Int64) {
         if v > a.load(ordering: .relaxed) { a.store(v, ordering: .relaxed) }
     }
@@ -146,13 +142,13 @@ public final class RTUStatistics: @unchecked Sendable {
 
     @inline(__always) func recordExecution(_ cpu: Nanoseconds, bestEffort: Bool) {
         if bestEffort {
-            Self.bump(bestEffortInvocations)
+            bestEffortInvocations.increment()
         } else {
-            Self.bump(invocations)
+            invocations.increment()
             execution.record(cpu)
             Self.raise(maxExecution, to: cpu)
         }
-        totalExecution.store(totalExecution.load(ordering: .relaxed) &+ cpu, ordering: .relaxed)
+        totalExecution.increment(by: cpu)
     }
 
     @inline(__always) func recordMiss(release: Nanoseconds, lateness l: Nanoseconds, count: UInt64 = 1) {
@@ -162,7 +158,7 @@ public final class RTUStatistics: @unchecked Sendable {
         missLateness[slot].store(l, ordering: .relaxed)
         missCount[slot].store(Int64(count), ordering: .relaxed)
         missLogged.store(n &+ 1, ordering: .relaxed)
-        Self.bump(misses, by: count)
+        misses.increment(by: count)
     }
 
     // MARK: readers (any thread)
@@ -243,10 +239,6 @@ public final class CoreStatistics: @unchecked Sendable {
     let commandsApplied = Atomic<UInt64>(0)
 
     public init(core: Int) { self.core = core }
-
-    @inline(__always) func add(_ a: borrowing Atomic<Int64>, _ v: Int64) {
-        a.store(a.load(ordering: .relaxed) &+ v, ordering: .relaxed)
-    }
 
     public func snapshot(now: Nanoseconds, admittedUtilizationPPB: Int64) -> CoreStatsSnapshot {
         let start = startedAt.load(ordering: .relaxed)

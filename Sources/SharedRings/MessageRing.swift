@@ -126,18 +126,28 @@ public final class MessageRing: @unchecked Sendable {
     @inline(__always)
     public func reserve(_ length: Int) -> UnsafeMutableRawBufferPointer? {
         guard length >= 0 && length <= maxPayload else { return nil }
-        let need = Self.footprint(length)
-        let position = Int(tail & UInt64(capacity - 1))
-        let contiguous = capacity - position
-        let pad = need > contiguous ? contiguous : 0
-        if UInt64(capacity) - (tail &- cachedHead) < UInt64(pad + need) {
+        let (pad, need) = placement(length)
+        if !fits(pad + need) {
             cachedHead = rtu_atomic_load_acquire(headWord)
-            if UInt64(capacity) - (tail &- cachedHead) < UInt64(pad + need) { return nil }
+            if !fits(pad + need) { return nil }
         }
         pendingPad = pad
-        let start = pad > 0 ? 0 : position
+        let start = pad > 0 ? 0 : Int(tail & UInt64(capacity - 1))
         return UnsafeMutableRawBufferPointer(start: data + start + Self.recordHeader, count: length)
     }
+
+    /// Where a record of `length` bytes goes: the pad before it (the rest of
+    /// the data area when it would not fit before the end) and its footprint.
+    @inline(__always)
+    private func placement(_ length: Int) -> (pad: Int, need: Int) {
+        let need = Self.footprint(length)
+        let contiguous = capacity - Int(tail & UInt64(capacity - 1))
+        return (need > contiguous ? contiguous : 0, need)
+    }
+
+    /// Whether `bytes` are free as the producer last saw the head.
+    @inline(__always)
+    private func fits(_ bytes: Int) -> Bool { UInt64(capacity) - (tail &- cachedHead) >= UInt64(bytes) }
 
     /// Publishes the record last reserved, `length` ≤ the reserved length.
     @inline(__always)
@@ -168,13 +178,13 @@ public final class MessageRing: @unchecked Sendable {
     /// Producer: blocks until a record of `length` may fit or `timeoutNanoseconds` pass.
     /// Returns false on timeout.
     public func waitForSpace(_ length: Int, timeoutNanoseconds: Int64) -> Bool {
-        let need = UInt64(Self.footprint(length) * 2)
+        let (pad, need) = placement(min(max(0, length), maxPayload))
         let deadline = rtu_sched_monotonic_ns() &+ timeoutNanoseconds
         while true {
             rtu_atomic_store_relaxed(producerWaiting, 1)
             rtu_atomic_fence()
             cachedHead = rtu_atomic_load_acquire(headWord)
-            if UInt64(capacity) - (tail &- cachedHead) >= min(need, UInt64(capacity)) {
+            if fits(pad + need) {
                 rtu_atomic_store_relaxed(producerWaiting, 0)
                 return true
             }
@@ -240,8 +250,12 @@ public final class MessageRing: @unchecked Sendable {
         }
     }
 
-    /// Whether the consumer has nothing to read (a hint from either side).
-    public var isEmpty: Bool { rtu_atomic_load_acquire(headWord) == rtu_atomic_load_acquire(tailWord) && head == cachedTail }
+    /// Consumer: whether nothing is left to read.
+    public var isEmpty: Bool { head == rtu_atomic_load_acquire(tailWord) }
+
+    /// Wakes a consumer blocked in `waitForData` whatever it asked for (it
+    /// then re-checks its state; used when the socket is closed under it).
+    public func wakeConsumer() { _ = rtu_sched_eventfd_ring(dataDoorbell) }
 
     /// Consumer: blocks until a record is published or `timeoutNanoseconds`
     /// pass (< 0: forever). Returns false on timeout.

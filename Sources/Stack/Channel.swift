@@ -55,12 +55,12 @@ public final class FrameChannel {
     public func push(_ frame: PacketBuffer) -> Bool {
         let n = tail &- head
         if n == capacity {
-            droppedFull.store(droppedFull.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
+            droppedFull.increment()
             return false
         }
         (slots + (tail & mask)).initialize(to: frame)
         tail &+= 1
-        accepted.store(accepted.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
+        accepted.increment()
         if n == 0 { waker?.channelBecameNonEmpty() }
         return true
     }

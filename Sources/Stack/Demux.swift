@@ -41,10 +41,6 @@ public final class DemuxCounters: @unchecked Sendable {
     /// Unicast frames for another station's MAC (a promiscuous device).
     public let droppedNotForUs = Atomic<UInt64>(0)
 
-    @inline(__always) static func bump(_ counter: borrowing Atomic<UInt64>) {
-        counter.store(counter.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
-    }
-
     public var snapshot: [(String, UInt64)] {
         [("demux_to_sockets", toSockets.load(ordering: .relaxed)),
          ("demux_to_stack", toStack.load(ordering: .relaxed)),
@@ -133,7 +129,7 @@ public final class Demux {
         guard b.count >= Offset.ip + 20 else { return toStack(frame, pool) }
         // Unicast to another MAC: a promiscuous device; no one here wants it.
         if b[0] & 1 == 0 && EthernetAddress(loadingFrom: b, at: 0) != hardwareAddress {
-            DemuxCounters.bump(counters.droppedNotForUs)
+            counters.droppedNotForUs.increment()
             pool.give(frame)
             return
         }
@@ -168,9 +164,9 @@ public final class Demux {
     private func place(_ frame: PacketBuffer, on channel: FrameChannel, counting counter: borrowing Atomic<UInt64>,
                        _ pool: BufferPool) {
         if channel.push(frame) {
-            DemuxCounters.bump(counter)
+            counter.increment()
         } else {
-            DemuxCounters.bump(counters.droppedFull)
+            counters.droppedFull.increment()
             pool.give(frame)
         }
     }

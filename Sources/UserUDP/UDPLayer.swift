@@ -78,18 +78,18 @@ public final class UDPLayer: TransportHandler {
     @inline(__always)
     private func receive(_ frame: UnsafeRawBufferPointer, for socket: UDPSocket) {
         guard frame.count > 14, let (ip, packet) = interface.acceptIPv4(frame.slice(14 ..< frame.count)) else {
-            UDPSocketCounters.add(socket.counters.droppedMalformed)
+            socket.counters.droppedMalformed.increment()
             return
         }
         let udp: UDPView
         do { udp = try UDPView(ip.payload) } catch {
-            Self.bump(counters.malformed)
-            UDPSocketCounters.add(socket.counters.droppedMalformed)
+            counters.malformed.increment()
+            socket.counters.droppedMalformed.increment()
             return
         }
         guard udp.verifyChecksum(source: packet.source, destination: packet.destination) else {
-            Self.bump(counters.badChecksum)
-            UDPSocketCounters.add(socket.counters.droppedBadChecksum)
+            counters.badChecksum.increment()
+            socket.counters.droppedBadChecksum.increment()
             return
         }
         interface.countDelivered()
@@ -101,11 +101,11 @@ public final class UDPLayer: TransportHandler {
         if let handler = socket.handler {
             handler(UDPDatagram(source: source, payload: payload))
         } else if !socket.rx.push(payload, RecordHeader(kind: .datagram, address: source.address.rawValue, port: source.port)) {
-            UDPSocketCounters.add(socket.counters.droppedRingFull)
+            socket.counters.droppedRingFull.increment()
             return
         }
-        UDPSocketCounters.add(socket.counters.received)
-        UDPSocketCounters.add(socket.counters.receivedBytes, UInt64(payload.count))
+        socket.counters.received.increment()
+        socket.counters.receivedBytes.increment(by: UInt64(payload.count))
     }
 
     /// A datagram the interface itself delivered: reassembled from fragments,
@@ -114,16 +114,16 @@ public final class UDPLayer: TransportHandler {
     public func deliver(_ packet: IPv4Delivery, payload: UnsafeRawBufferPointer, now: Instant) -> Bool {
         guard packet.protocol == .udp else { return false }
         let udp: UDPView
-        do { udp = try UDPView(payload) } catch { Self.bump(counters.malformed); return true }
+        do { udp = try UDPView(payload) } catch { counters.malformed.increment(); return true }
         guard let channel = demux.channel(destination: packet.destination, destinationPort: udp.destinationPort,
                                           source: packet.source, sourcePort: udp.sourcePort),
               let socket = sockets[channel.id] else {
-            Self.bump(counters.noSocket)
+            counters.noSocket.increment()
             return false
         }
         guard udp.verifyChecksum(source: packet.source, destination: packet.destination) else {
-            Self.bump(counters.badChecksum)
-            UDPSocketCounters.add(socket.counters.droppedBadChecksum)
+            counters.badChecksum.increment()
+            socket.counters.droppedBadChecksum.increment()
             return true
         }
         deliver(udp.payload, from: SocketAddress(address: packet.source, port: udp.sourcePort), to: socket)
@@ -139,17 +139,17 @@ public final class UDPLayer: TransportHandler {
         guard let channel = demux.channel(destination: quoted.source, destinationPort: sourcePort,
                                           source: quoted.destination, sourcePort: destinationPort),
               let socket = sockets[channel.id] else {
-            Self.bump(counters.icmpErrorsUnmatched)
+            counters.icmpErrorsUnmatched.increment()
             return
         }
         let header = RecordHeader(kind: .icmpError, address: quoted.destination.rawValue, port: destinationPort,
                                   detail: UInt32(error.rawValue) << 8 | UInt32(code))
         if socket.handler == nil && !socket.rx.push(UnsafeRawBufferPointer(start: nil, count: 0), header) {
-            UDPSocketCounters.add(socket.counters.droppedRingFull)
+            socket.counters.droppedRingFull.increment()
             return
         }
-        UDPSocketCounters.add(socket.counters.icmpErrors)
-        Self.bump(counters.icmpErrorsDelivered)
+        socket.counters.icmpErrors.increment()
+        counters.icmpErrorsDelivered.increment()
     }
 
     // MARK: - Output
@@ -169,13 +169,13 @@ public final class UDPLayer: TransportHandler {
             do { record = try socket.tx.peek() } catch {
                 // A hostile or broken producer: this socket stops; no one else notices.
                 socket.broken = true
-                Self.bump(counters.ringViolations)
+                counters.ringViolations.increment()
                 break
             }
             guard let (header, bytes) = record else { break }
             if bytes.count < 8 || header.kind != .datagram {
                 socket.broken = true
-                Self.bump(counters.ringViolations)
+                counters.ringViolations.increment()
                 break
             }
             send(bytes, header, from: socket, now: now)
@@ -223,14 +223,10 @@ public final class UDPLayer: TransportHandler {
             .emit(into: datagram, source: source, destination: destination)
         do throws(SendError) {
             try interface.send(to: destination, protocol: .udp, payload: record, now: now)
-            UDPSocketCounters.add(socket.counters.sent)
-            UDPSocketCounters.add(socket.counters.sentBytes, UInt64(record.count - 8))
+            socket.counters.sent.increment()
+            socket.counters.sentBytes.increment(by: UInt64(record.count - 8))
         } catch {
-            UDPSocketCounters.add(socket.counters.sendFailed)
+            socket.counters.sendFailed.increment()
         }
-    }
-
-    @inline(__always) static func bump(_ counter: borrowing Atomic<UInt64>) {
-        counter.store(counter.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
     }
 }

@@ -23,10 +23,6 @@ public final class UDPSocketCounters: @unchecked Sendable {
     /// Sends refused because the TX ring was full (application thread).
     public let sendWouldBlock = Atomic<UInt64>(0)
 
-    @inline(__always) static func add(_ counter: borrowing Atomic<UInt64>, _ n: UInt64 = 1) {
-        counter.store(counter.load(ordering: .relaxed) &+ n, ordering: .relaxed)
-    }
-
     public var snapshot: [(String, UInt64)] {
         [("received", received.load(ordering: .relaxed)), ("received_bytes", receivedBytes.load(ordering: .relaxed)),
          ("sent", sent.load(ordering: .relaxed)), ("sent_bytes", sentBytes.load(ordering: .relaxed)),
@@ -99,10 +95,9 @@ public final class UDPSocket: @unchecked Sendable {
     public let isClosed = Atomic<Bool>(false)
 
     // Core-side state.
-    /// Where the core sends from and whom it accepts (mirrors `local`/`remote`;
-    /// set by the node's command on the core).
+    /// Where the core sends from (mirrors `local`; set by the node's command
+    /// on the core). Whom it accepts is the demux's business.
     public var coreLocal = SocketAddress(address: .any, port: 0)
-    public var coreRemote: SocketAddress?
     /// Runs on the core for each datagram instead of the RX ring, if set.
     let handler: ((UDPDatagram) -> Void)?
     /// Pacing of a reserved socket: bytes it may still send (may go negative
@@ -137,7 +132,7 @@ public final class UDPSocket: @unchecked Sendable {
         // 8 bytes of headroom before the payload: the output RTU writes the
         // UDP header there and sends header and payload as one.
         guard let room = tx.reserve(payload.count + 8) else {
-            UDPSocketCounters.add(counters.sendWouldBlock)
+            counters.sendWouldBlock.increment()
             throw .wouldBlock
         }
         if payload.count > 0 { (room.baseAddress! + 8).copyMemory(from: payload.baseAddress!, byteCount: payload.count) }

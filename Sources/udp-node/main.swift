@@ -7,7 +7,7 @@
 //            [--policy fifo|other] [--no-reservations] [--channel N]
 //            [--udp-cost-ns FIXED[:PER_KIB]] ROLE [role options]
 //
-//   sink    --port P [--count N] [--seconds S] [--idle-timeout S] [--check] [--upcall] [--work-ns W]
+//   sink    --port P [--count N] [--seconds S] [--idle-timeout S] [--check] [--work-ns W]
 //   source  --to IP:PORT --size B --count N [--rate PPS] [--port P]
 //   echo    --port P [--seconds S]
 //   streams --stream PORT:RATE_BPS:SIZE[:PERIOD_MS] ... [--flood-port P] --seconds S [--warmup S] [--work-ns W]
@@ -17,9 +17,7 @@
 // port's upcall, on the core — a consumer slower than any generator here
 // (scripts/bench-udp.sh: the overload sweep and the CPU-hungry flood consumer).
 //
-// Content format (shared with bench/c/udptool.c): bytes 0..7 the sequence
-// number, big-endian (stream id in its top 16 bits); byte i ≥ 8 is
-// (seq + i) & 0xFF.
+// Content: UserUDP's PayloadPattern (shared with bench/c/udptool.c).
 import CShims
 import Glibc
 import Links
@@ -42,7 +40,7 @@ struct Options {
 
     init(_ args: ArraySlice<String>) {
         var i = args.startIndex
-        let flagNames: Set<String> = ["--no-reservations", "--check", "--upcall"]
+        let flagNames: Set<String> = ["--no-reservations", "--check"]
         while i < args.endIndex {
             let a = args[i]
             if flagNames.contains(a) {
@@ -96,37 +94,19 @@ func json(_ pairs: [(String, Any)]) -> String {
     }.joined(separator: ",") + "}"
 }
 
-func sequence(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
-    var seq: UInt64 = 0
-    for i in 0..<min(8, bytes.count) { seq = seq << 8 | UInt64(bytes[i]) }
-    return seq
-}
-
-func contentOK(_ bytes: UnsafeRawBufferPointer, seq: UInt64) -> Bool {
-    guard bytes.count > 8 else { return true }
-    for i in 8..<bytes.count where bytes[i] != UInt8(truncatingIfNeeded: seq &+ UInt64(i)) { return false }
-    return true
-}
-
-func fillPattern(_ out: UnsafeMutableRawBufferPointer, seq: UInt64) {
-    var be = seq.bigEndian
-    withUnsafeBytes(of: &be) { raw in for i in 0..<min(8, out.count) { out[i] = raw[i] } }
-    if out.count > 8 { for i in 8..<out.count { out[i] = UInt8(truncatingIfNeeded: seq &+ UInt64(i)) } }
-}
-
 /// Received-sequence bookkeeping per stream, as udptool's `recv --check`.
 struct SequenceCheck {
     var received = 0, bytes = 0, contentErrors = 0, duplicates = 0, reordered = 0
     var highest: UInt64? = nil
-    var seen = [UInt64: Bool]()
     var bitmap = [UInt8](repeating: 0, count: 1 << 20)   // first 8M sequence numbers
 
     mutating func add(_ payload: UnsafeRawBufferPointer, check: Bool) {
         received += 1
         bytes += payload.count
         guard check else { return }
-        let seq = sequence(payload) & 0xFFFF_FFFF_FFFF
-        if !contentOK(payload, seq: sequence(payload)) { contentErrors += 1 }
+        let full = PayloadPattern.sequence(payload)
+        let seq = full & 0xFFFF_FFFF_FFFF   // without the stream id in the top 16 bits
+        if !PayloadPattern.matches(payload, seq: full) { contentErrors += 1 }
         if seq < UInt64(bitmap.count * 8) {
             let (byte, bit) = (Int(seq / 8), UInt8(1) << UInt8(seq % 8))
             if bitmap[byte] & bit != 0 { duplicates += 1 }
@@ -244,7 +224,7 @@ func source() {
             if due > now() { _ = rtu_sched_sleep_until(due) }
         }
         let out = buffer.slice(0 ..< size)
-        fillPattern(out, seq: UInt64(sent))
+        PayloadPattern.fill(out, seq: UInt64(sent))
         do { try socket.send(UnsafeRawBufferPointer(out), timeout: 2_000_000_000) } catch { failures += 1; if failures > 10 { break }; continue }
         sent += 1
     }

@@ -54,27 +54,6 @@ final class NodePair {
     }
 }
 
-/// The content format shared with bench/c/udptool.c: bytes 0..7 the sequence
-/// number (big-endian), byte i ≥ 8 is (seq + i) & 0xFF.
-enum Pattern {
-    static func fill(_ buffer: UnsafeMutableRawBufferPointer, seq: UInt64) {
-        var be = seq.bigEndian
-        withUnsafeBytes(of: &be) { raw in
-            for i in 0..<min(8, buffer.count) { buffer[i] = raw[i] }
-        }
-        if buffer.count > 8 { for i in 8..<buffer.count { buffer[i] = UInt8(truncatingIfNeeded: seq &+ UInt64(i)) } }
-    }
-
-    /// The sequence number, or nil when the content does not match it.
-    static func check(_ bytes: UnsafeRawBufferPointer) -> UInt64? {
-        guard bytes.count >= 8 else { return nil }
-        var seq: UInt64 = 0
-        for i in 0..<8 { seq = seq << 8 | UInt64(bytes[i]) }
-        for i in 8..<bytes.count where bytes[i] != UInt8(truncatingIfNeeded: seq &+ UInt64(i)) { return nil }
-        return seq
-    }
-}
-
 func waitUntil(_ seconds: Double = 5, _ condition: () -> Bool) -> Bool {
     let deadline = rtu_sched_monotonic_ns() + Int64(seconds * 1e9)
     while rtu_sched_monotonic_ns() < deadline {

@@ -23,7 +23,7 @@ final class NodeTests: XCTestCase {
             let burst = min(window, count - sent)
             for i in sent..<sent + burst {
                 let n = size(i)
-                Pattern.fill(out.slice(0 ..< n), seq: UInt64(i))
+                PayloadPattern.fill(out.slice(0 ..< n), seq: UInt64(i))
                 try from.send(UnsafeRawBufferPointer(out.slice(0 ..< n)), timeout: 2_000_000_000)
             }
             sent += burst
@@ -33,7 +33,7 @@ final class NodeTests: XCTestCase {
                     return
                 }
                 XCTAssertEqual(got.length, size(received), file: file, line: line)
-                XCTAssertEqual(Pattern.check(UnsafeRawBufferPointer(buffer.slice(0 ..< got.stored))), UInt64(received),
+                XCTAssertEqual(PayloadPattern.check(UnsafeRawBufferPointer(buffer.slice(0 ..< got.stored))), UInt64(received),
                                "content of datagram \(received)", file: file, line: line)
                 received += 1
             }
@@ -179,7 +179,7 @@ final class InputCheckTests: XCTestCase {
             EthernetRepr(destination: NodePair.macB, source: NodePair.macA, etherType: .ipv4).emit(into: b)
             IPv4Repr(source: NodePair.addrA, destination: NodePair.addrB, protocol: .udp, payloadLength: 8 + payload.count)
                 .emit(into: b.slice(14 ..< 34))
-            b.copy(UnsafeRawBufferPointer(start: payload, count: payload.count), to: 42)
+            payload.withUnsafeBytes { b.copy($0, to: 42) }
             UDPRepr(sourcePort: 4000, destinationPort: port, payloadLength: payload.count)
                 .emit(into: b.slice(34 ..< b.count), source: NodePair.addrA, destination: NodePair.addrB)
             if let c = udpChecksum { b.writeU16(40, c) }
