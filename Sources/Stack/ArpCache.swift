@@ -43,6 +43,10 @@ public struct ArpCache {
     public let pendingLimit: Int
 
     public private(set) var entries: [Entry]
+    /// One past the highest slot ever used: `freeSlot` fills from the bottom,
+    /// so lookups (one per datagram sent) scan the few slots a host really
+    /// uses, not the whole table.
+    @usableFromInline private(set) var highWater = 0
     private var pendingQueue: [Pending?]
     public private(set) var pendingCount = 0
 
@@ -68,7 +72,7 @@ public struct ArpCache {
     }
 
     @usableFromInline func index(of address: IPv4Address) -> Int? {
-        for i in entries.indices where entries[i].state != .empty && entries[i].address == address { return i }
+        for i in 0 ..< highWater where entries[i].state != .empty && entries[i].address == address { return i }
         return nil
     }
 
@@ -147,7 +151,7 @@ public struct ArpCache {
     /// Returns the earliest deadline still pending.
     public mutating func poll(now: Instant, retry: (IPv4Address) -> Void, failed: (PacketBuffer) -> Void) -> Instant {
         var next = Instant.never
-        for i in entries.indices {
+        for i in 0 ..< highWater {
             switch entries[i].state {
             case .empty:
                 continue
@@ -197,6 +201,7 @@ public struct ArpCache {
         for i in entries.indices {
             switch entries[i].state {
             case .empty:
+                highWater = max(highWater, i + 1)
                 return i
             case .reachable:
                 if let v = victim, entries[v].state == .reachable, entries[v].deadline <= entries[i].deadline { continue }
