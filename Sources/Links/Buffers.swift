@@ -153,12 +153,11 @@ public final class BufferPool {
     /// Returns a slot to the pool. A handle that is not out (given twice, or
     /// not from this pool) is ignored and counted in `invalidGives`.
     public func give(_ buffer: PacketBuffer) {
-        let s = Int(buffer.slot)
-        guard s >= 0, s < count, out[s] == 1, buffer.base == arena + s &* slotSize else {
+        guard isOut(buffer) else {
             invalidGives &+= 1
             return
         }
-        out[s] = 0
+        out[Int(buffer.slot)] = 0
         free[freeCount] = buffer.slot
         freeCount &+= 1
     }
@@ -300,7 +299,6 @@ public final class FrameBatch {
         count &-= n
     }
 
-    /// Drops the first `n` handles (already transmitted) and shifts the rest down.
     /// Gives the first `n` buffers back to `pool` (in bulk) and removes
     /// them: what a driver does with the frames it has taken for transmit.
     public func releaseFirst(_ n: Int, to pool: BufferPool) {
@@ -310,6 +308,7 @@ public final class FrameBatch {
         removeFirst(n)
     }
 
+    /// Drops the first `n` handles (does not give them back) and shifts the rest down.
     public func removeFirst(_ n: Int) {
         precondition(n >= 0 && n <= count, "FrameBatch: removeFirst beyond count")
         if n == 0 { return }

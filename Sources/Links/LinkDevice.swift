@@ -61,6 +61,89 @@ public struct LinkCounters: Sendable, Equatable {
     }
 }
 
+extension LinkCounters {
+    /// The receive loop of the devices that get one frame per system call
+    /// (TAP, the socket pair): up to `limit` frames appended to `batch`,
+    /// stopping early when the batch is full, the pool is empty
+    /// (`rxNoBuffer`) or nothing waits.
+    ///
+    /// `read` fills the space from a pool buffer's offset to the end of its
+    /// slot and returns the frame's length, or nil when nothing waits. A
+    /// length beyond the space means the frame did not fit: it is dropped
+    /// (`rxTruncated`). Whatever `read` throws is thrown after the buffer is
+    /// given back.
+    @inline(__always)
+    mutating func receiveEach(into batch: FrameBatch, limit: Int, pool: BufferPool,
+                              read: (UnsafeMutableRawBufferPointer) throws(LinkError) -> Int?) throws(LinkError) -> Int {
+        var n = 0
+        while n < limit, !batch.isFull {
+            guard var buffer = pool.take() else {
+                rxNoBuffer &+= 1
+                break
+            }
+            let space = buffer.spaceFromOffset
+            let got: Int?
+            do throws(LinkError) { got = try read(space) } catch {
+                pool.give(buffer)
+                throw error
+            }
+            guard let length = got else {
+                pool.give(buffer)
+                break
+            }
+            if length > space.count {
+                pool.give(buffer)
+                rxTruncated &+= 1
+                rxDropped &+= 1
+                continue
+            }
+            buffer.length = length
+            batch.append(buffer)
+            received(bytes: length)
+            n &+= 1
+        }
+        return n
+    }
+
+    /// The transmit loop of the devices that send one frame per system call
+    /// (TAP, the socket pair), in order. A frame longer than
+    /// `maximumFrameLength` is dropped (`txOversize`); one for which `write`
+    /// throws is dropped too (`txErrors`: the kernel refused it, e.g. EINVAL,
+    /// or EIO on a down interface); the loop stops at the first frame `write`
+    /// reports would block (returns false; `txWouldBlock`), which stays at
+    /// the front of the batch with those after it. The frames taken, sent or
+    /// dropped, are given back to `pool`. Returns the number sent.
+    @inline(__always)
+    mutating func transmitEach(_ batch: FrameBatch, pool: BufferPool, maximumFrameLength: Int,
+                               write: (UnsafeRawBufferPointer) throws(LinkError) -> Bool) -> Int {
+        var sent = 0
+        var taken = 0
+        frames: while taken < batch.count {
+            let frame = batch[taken].readable
+            if frame.count > maximumFrameLength {
+                txOversize &+= 1
+                txDropped &+= 1
+            } else {
+                do throws(LinkError) {
+                    guard try write(frame) else {
+                        txWouldBlock &+= 1
+                        break frames
+                    }
+                    txFrames &+= 1
+                    txBytes &+= UInt64(frame.count)
+                    sent &+= 1
+                } catch {
+                    txErrors &+= 1
+                    txDropped &+= 1
+                }
+            }
+            taken &+= 1
+        }
+        batch.releaseFirst(taken, to: pool)
+        return sent
+    }
+}
+
 /// A link: receives and transmits Ethernet frames in batches through pooled
 /// buffers. Conformers: `TapDevice`, `PacketSocketDevice`, `MemoryLink`, and
 /// the decorators `PcapCapture` and `FaultInjector`.

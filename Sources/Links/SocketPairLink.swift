@@ -10,17 +10,19 @@ public final class SocketPairLink: LinkDevice {
     public let name: String
     public let hardwareAddress: EthernetAddress
     public let mtu: Int
-    public let pollDescriptor: Int32
+    public var pollDescriptor: Int32 { fd.rawValue }
     public private(set) var counters = LinkCounters()
+
+    private let fd: FileDescriptor
 
     init(name: String, descriptor: Int32, mtu: Int, address: EthernetAddress) {
         self.name = name
-        pollDescriptor = descriptor
+        fd = FileDescriptor(rawValue: descriptor)
         self.mtu = mtu
         hardwareAddress = address
     }
 
-    deinit { close(pollDescriptor) }
+    deinit { fd.close() }
 
     /// Two connected ends, `sp-a` and `sp-b`. `buffer` is each socket's
     /// send buffer in bytes (how many frames can be in flight).
@@ -38,69 +40,36 @@ public final class SocketPairLink: LinkDevice {
                 SocketPairLink(name: "sp-b", descriptor: fds[1], mtu: mtu, address: b))
     }
 
+    /// recv(2) until EAGAIN, `limit`, a full batch or an empty pool. A
+    /// frame longer than the buffer space is dropped (`rxTruncated`).
     public func receive(into batch: FrameBatch, limit: Int, pool: BufferPool) throws(LinkError) -> Int {
-        var n = 0
-        while n < limit, !batch.isFull {
-            guard var buffer = pool.take() else { counters.rxNoBuffer &+= 1; break }
-            let room = buffer.spaceFromOffset
-            let got = recv(pollDescriptor, room.baseAddress, room.count, Int32(MSG_DONTWAIT) | Int32(MSG_TRUNC))
-            if got < 0 {
-                let e = errno
-                pool.give(buffer)
-                if e == EAGAIN || e == EINTR { break }
-                throw LinkError("recv", errno: e)
-            }
-            if got > room.count || got < 14 {
-                pool.give(buffer)
-                counters.rxTruncated &+= got > room.count ? 1 : 0
-                counters.rxDropped &+= 1
-                continue
-            }
-            buffer.length = got
-            batch.append(buffer)
-            counters.received(bytes: got)
-            n &+= 1
+        try counters.receiveEach(into: batch, limit: limit, pool: pool) { space throws(LinkError) in
+            // MSG_TRUNC: the length of the whole frame, even one cut to the space.
+            try fd.receive(into: space, flags: Int32(MSG_TRUNC), operation: "recv")
         }
-        return n
     }
 
+    /// send(2) per frame, in order, until the socket would block (EAGAIN,
+    /// or ENOBUFS when the kernel is short of memory for the queue).
     public func transmit(_ batch: FrameBatch, pool: BufferPool) throws(LinkError) -> Int {
-        var sent = 0
-        var taken = 0
-        let maxFrame = maximumFrameLength
-        while taken < batch.count {
-            let b = batch[taken]
-            if b.length > maxFrame {
-                counters.txOversize &+= 1
-                counters.txDropped &+= 1
-            } else {
-                let r = send(pollDescriptor, b.base + b.offset, b.length, Int32(MSG_DONTWAIT) | Int32(MSG_NOSIGNAL))
-                if r < 0 {
-                    let e = errno
-                    if e == EAGAIN || e == ENOBUFS { counters.txWouldBlock &+= 1; break }
-                    counters.txErrors &+= 1
-                    counters.txDropped &+= 1
-                } else {
-                    counters.txFrames &+= 1
-                    counters.txBytes &+= UInt64(b.length)
-                    sent &+= 1
-                }
+        counters.transmitEach(batch, pool: pool, maximumFrameLength: maximumFrameLength) { frame throws(LinkError) in
+            do throws(LinkError) {
+                return try fd.send(frame, flags: Int32(MSG_NOSIGNAL), operation: "send") != nil
+            } catch {
+                if error.errno == ENOBUFS { return false }
+                throw error
             }
-            taken &+= 1
         }
-        batch.releaseFirst(taken, to: pool)
-        return sent
     }
 
     /// Writes one raw frame (a test playing the far end); false if it would block.
     @discardableResult
     public func inject(_ frame: UnsafeRawBufferPointer) -> Bool {
-        send(pollDescriptor, frame.baseAddress, frame.count, Int32(MSG_DONTWAIT) | Int32(MSG_NOSIGNAL)) == frame.count
+        (try? fd.send(frame, flags: Int32(MSG_NOSIGNAL), operation: "send")) == frame.count
     }
 
     /// Reads one raw frame into `buffer` (a test playing the far end); its length, or nil if none waits.
     public func capture(into buffer: UnsafeMutableRawBufferPointer) -> Int? {
-        let got = recv(pollDescriptor, buffer.baseAddress, buffer.count, Int32(MSG_DONTWAIT))
-        return got >= 0 ? got : nil
+        try? fd.receive(into: buffer, flags: 0, operation: "recv")
     }
 }

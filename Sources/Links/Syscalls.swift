@@ -4,6 +4,7 @@
 // in this process, and anything else is a typed `LinkError`.
 import CShims
 import Glibc
+import Wire
 
 /// An open file descriptor owned by one driver; closed exactly once by `close()`.
 struct FileDescriptor {
@@ -12,40 +13,32 @@ struct FileDescriptor {
     /// read(2). Returns the byte count, or nil when nothing waits (EAGAIN).
     @inline(__always)
     func read(into buffer: UnsafeMutableRawBufferPointer, operation: StaticString) throws(LinkError) -> Int? {
-        while true {
-            let n = Glibc.read(rawValue, buffer.baseAddress, buffer.count)
-            if n >= 0 { return n }
-            let e = errno
-            if e == EINTR { continue }
-            if e == EAGAIN { return nil }
-            throw Syscall.failure(operation, e)
-        }
+        try Syscall.retrying(operation) { Glibc.read(rawValue, buffer.baseAddress, buffer.count) }
     }
 
     /// write(2) of a whole frame. Returns the byte count, or nil when the
     /// device would block (EAGAIN).
     @inline(__always)
     func write(_ buffer: UnsafeRawBufferPointer, operation: StaticString) throws(LinkError) -> Int? {
-        while true {
-            let n = Glibc.write(rawValue, buffer.baseAddress, buffer.count)
-            if n >= 0 { return n }
-            let e = errno
-            if e == EINTR { continue }
-            if e == EAGAIN { return nil }
-            throw Syscall.failure(operation, e)
+        try Syscall.retrying(operation) { Glibc.write(rawValue, buffer.baseAddress, buffer.count) }
+    }
+
+    /// recv(2) with `flags | MSG_DONTWAIT`. Returns the byte count (with
+    /// MSG_TRUNC: the datagram's whole length, even beyond `buffer`), or nil
+    /// when nothing waits (EAGAIN).
+    @inline(__always)
+    func receive(into buffer: UnsafeMutableRawBufferPointer, flags: Int32, operation: StaticString) throws(LinkError) -> Int? {
+        try Syscall.retrying(operation) {
+            recv(rawValue, buffer.baseAddress, buffer.count, flags | Int32(MSG_DONTWAIT))
         }
     }
 
-    /// poll(2) for readability, `timeout` in milliseconds (-1: forever).
-    /// Returns whether the descriptor is readable.
-    func waitReadable(timeout: Int32) throws(LinkError) -> Bool {
-        var p = pollfd(fd: rawValue, events: Int16(POLLIN), revents: 0)
-        while true {
-            let n = poll(&p, 1, timeout)
-            if n >= 0 { return n > 0 }
-            let e = errno
-            if e == EINTR { continue }
-            throw Syscall.failure("poll", e)
+    /// send(2) with `flags | MSG_DONTWAIT`. Returns the byte count, or nil
+    /// when the socket would block (EAGAIN).
+    @inline(__always)
+    func send(_ buffer: UnsafeRawBufferPointer, flags: Int32, operation: StaticString) throws(LinkError) -> Int? {
+        try Syscall.retrying(operation) {
+            Glibc.send(rawValue, buffer.baseAddress, buffer.count, flags | Int32(MSG_DONTWAIT))
         }
     }
 
@@ -54,6 +47,20 @@ struct FileDescriptor {
 }
 
 enum Syscall {
+    /// Runs `call` (a system call returning -1 and setting errno on failure)
+    /// until it is not interrupted: its result, nil for EAGAIN, or the error.
+    @inline(__always)
+    static func retrying(_ operation: StaticString, _ call: () -> Int) throws(LinkError) -> Int? {
+        while true {
+            let n = call()
+            if n >= 0 { return n }
+            let e = errno
+            if e == EINTR { continue }
+            if e == EAGAIN { return nil }
+            throw failure(operation, e)
+        }
+    }
+
     /// The error for a failed call; EBADF and EFAULT are programming errors
     /// (a closed descriptor, a bad pointer) and stop the process.
     static func failure(_ operation: StaticString, _ e: Int32) -> LinkError {
@@ -90,8 +97,6 @@ extension EthernetAddressBytes {
         return (a, r)
     }
 }
-
-import Wire
 
 /// Namespace for converting `EthernetAddress` to and from the shims' `uint8_t[6]`.
 enum EthernetAddressBytes {}

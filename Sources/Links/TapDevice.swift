@@ -67,69 +67,18 @@ public final class TapDevice: LinkDevice {
     /// read(2) until EAGAIN, `limit`, a full batch or an empty pool.
     /// A frame longer than the buffer space is dropped (`rxTruncated`).
     public func receive(into batch: FrameBatch, limit: Int, pool: BufferPool) throws(LinkError) -> Int {
-        var n = 0
-        while n < limit, !batch.isFull {
-            guard var buffer = pool.take() else {
-                counters.rxNoBuffer &+= 1
-                break
-            }
-            let space = buffer.spaceFromOffset
-            let got: Int?
-            do throws(LinkError) { got = try fd.read(into: space, operation: "read TAP") } catch {
-                pool.give(buffer)
-                throw error
-            }
-            guard let length = got else {
-                pool.give(buffer)
-                break
-            }
-            // TAP reads truncate silently: a frame that filled the space may be cut.
-            if length >= space.count {
-                pool.give(buffer)
-                counters.rxTruncated &+= 1
-                counters.rxDropped &+= 1
-                continue
-            }
-            buffer.length = length
-            batch.append(buffer)
-            counters.received(bytes: length)
-            n &+= 1
+        try counters.receiveEach(into: batch, limit: limit, pool: pool) { space throws(LinkError) in
+            guard let length = try fd.read(into: space, operation: "read TAP") else { return nil }
+            // TAP reads truncate silently: a frame that filled the space may
+            // have been cut, so it counts as longer than the space.
+            return length < space.count ? length : space.count &+ 1
         }
-        return n
     }
 
     /// write(2) per frame, in order, until the device would block.
     public func transmit(_ batch: FrameBatch, pool: BufferPool) throws(LinkError) -> Int {
-        var sent = 0
-        var taken = 0
-        let maxFrame = maximumFrameLength
-        defer { batch.releaseFirst(taken, to: pool) }
-        while taken < batch.count {
-            let frame = batch[taken].readable
-            if frame.count > maxFrame {
-                counters.txOversize &+= 1
-                counters.txDropped &+= 1
-                taken &+= 1
-                continue
-            }
-            let result: Int?
-            do throws(LinkError) { result = try fd.write(frame, operation: "write TAP") } catch {
-                // The kernel refused this frame (EINVAL, EIO on a down
-                // interface, ...): drop it, count it, go on with the rest.
-                counters.txErrors &+= 1
-                counters.txDropped &+= 1
-                taken &+= 1
-                continue
-            }
-            guard result != nil else {
-                counters.txWouldBlock &+= 1
-                break
-            }
-            counters.txFrames &+= 1
-            counters.txBytes &+= UInt64(frame.count)
-            sent &+= 1
-            taken &+= 1
+        counters.transmitEach(batch, pool: pool, maximumFrameLength: maximumFrameLength) { frame throws(LinkError) in
+            try fd.write(frame, operation: "write TAP") != nil
         }
-        return sent
     }
 }

@@ -16,7 +16,7 @@ private func run(_ makeDevice: (MemoryLink) -> any LinkDevice, count: Int,
     let out = FrameBatch(capacity: 16)
     let inb = FrameBatch(capacity: 32)
     var sent = 0
-    while sent < count || true {
+    while true {
         while sent < count, !out.isFull {
             out.append(try makeFrame(poolA, dst: macB, src: macA, tag: UInt8(truncatingIfNeeded: sent), payload: 20))
             sent += 1

@@ -66,16 +66,6 @@ final class TestNamespace {
     }
 }
 
-/// A broadcast ARP request from `sender` (hardware `mac`, IPv4 `ip`) for `target`.
-func arpRequest(into bytes: UnsafeMutableRawBufferPointer, mac: [UInt8], ip: [UInt8], target: [UInt8]) -> Int {
-    let frame: [UInt8] = [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF] + mac + [0x08, 0x06,
-        0x00, 0x01, 0x08, 0x00, 6, 4, 0x00, 0x01] + mac + ip + [0, 0, 0, 0, 0, 0] + target
-    bytes.copyBytes(from: frame)
-    return frame.count
-}
-
-func macBytes(_ text: String) -> [UInt8] { text.split(separator: ":").map { UInt8($0, radix: 16)! } }
-
 /// Carries a result from the namespace thread back to the waiting test.
 final class ResultBox<T>: @unchecked Sendable {
     var result: Result<T, any Error>?

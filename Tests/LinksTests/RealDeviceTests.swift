@@ -7,39 +7,46 @@ import Links
 import Testing
 import Wire
 
-private let ourMAC = "02:00:c6:12:07:02"
-private let ourIP: [UInt8] = [198, 18, 7, 2]
-private let kernelIP: [UInt8] = [198, 18, 7, 1]
+private let ourMAC = EthernetAddress(0x02, 0x00, 0xC6, 0x12, 0x07, 0x02)
+private let ourIP = IPv4Address(198, 18, 7, 2)
+private let kernelIP = IPv4Address(198, 18, 7, 1)
+
+/// Fills `buffer` with a broadcast ARP request from us for the kernel's address.
+private func arpRequest(into buffer: inout PacketBuffer) {
+    let eth = EthernetRepr(destination: .broadcast, source: ourMAC, etherType: .arp)
+    let arp = ARPRepr(operation: .request, senderHardwareAddress: ourMAC, senderProtocolAddress: ourIP,
+                      targetHardwareAddress: .zero, targetProtocolAddress: kernelIP)
+    buffer.length = eth.headerLength + arp.bufferLength
+    eth.emit(into: buffer.bytes)
+    arp.emit(into: buffer.bytes.slice(eth.headerLength ..< buffer.length))
+}
+
+/// The kernel's MAC, if `frame` is its ARP reply to us about its address.
+private func kernelReply(_ frame: UnsafeRawBufferPointer) -> EthernetAddress? {
+    guard let eth = try? EthernetView(frame), eth.etherType == .arp, eth.destination == ourMAC,
+          let arp = try? ARPView(eth.payload), arp.operation == .reply,
+          arp.senderProtocolAddress == kernelIP, arp.targetHardwareAddress == ourMAC else { return nil }
+    return arp.senderHardwareAddress
+}
 
 /// Sends an ARP request for the kernel's address through `device` and waits
 /// (bounded: 3 s) for the reply. Returns the reply's sender MAC.
 private func resolveKernel(_ device: some LinkDevice) throws -> EthernetAddress? {
     let pool = try BufferPool(slotSize: 2048, count: 64)
     let batch = FrameBatch(capacity: 32)
-    var deadline = 30  // polls of 100 ms
-    var sentAt = Int.max
-    while deadline > 0 {
-        if sentAt - deadline >= 5 || sentAt == Int.max {  // (re)send every 500 ms
+    for wait in 0 ..< 30 {  // waits of 100 ms
+        if wait % 5 == 0 {  // (re)send every 500 ms
             var req = try #require(pool.take())
-            req.length = arpRequest(into: req.spaceFromOffset, mac: macBytes(ourMAC), ip: ourIP, target: kernelIP)
+            arpRequest(into: &req)
             batch.append(req)
             #expect(try device.transmit(batch, pool: pool) == 1)
             #expect(batch.count == 0)
-            sentAt = deadline
         }
-        var p = pollfd(fd: device.pollDescriptor, events: Int16(POLLIN), revents: 0)
-        _ = poll(&p, 1, 100)
-        deadline -= 1
+        _ = waitReadable(device.pollDescriptor, milliseconds: 100)
         _ = try device.receive(into: batch, limit: 32, pool: pool)
         defer { batch.releaseAll(to: pool) }
         for i in 0 ..< batch.count {
-            let f = batch[i].readable
-            // Ethernet type ARP, opcode 2 (reply), target = us.
-            if f.count >= 42, f[12] == 0x08, f[13] == 0x06, f[21] == 2,
-               EthernetAddress(loadingFrom: f, at: 0) == EthernetAddress(ourMAC)!,
-               Array(f[28 ..< 32]) == kernelIP {
-                return EthernetAddress(loadingFrom: f, at: 22)
-            }
+            if let mac = kernelReply(batch[i].readable) { return mac }
         }
     }
     return nil
@@ -52,7 +59,7 @@ struct RealDeviceTests {
         defer { ns.remove() }
         let name = "rltap\(ns.suffix)"
         let (reply, kernelMAC) = try ns.run { () throws -> (EthernetAddress?, EthernetAddress) in
-            let tap = try TapDevice(name: name, mtu: 1500, hardwareAddress: EthernetAddress(ourMAC)!)
+            let tap = try TapDevice(name: name, mtu: 1500, hardwareAddress: ourMAC)
             defer { tap.close() }
             #expect(tap.name == name)
             #expect(tap.kernelHardwareAddress != tap.hardwareAddress)
@@ -72,10 +79,10 @@ struct RealDeviceTests {
         let name = "rlatt\(ns.suffix)"
         try ns.run {
             #expect(throws: LinkError.self) {
-                _ = try TapDevice(name: name, create: false, hardwareAddress: EthernetAddress(ourMAC)!)
+                _ = try TapDevice(name: name, create: false, hardwareAddress: ourMAC)
             }
             try ns.ip("tuntap", "add", "dev", name, "mode", "tap")
-            let tap = try TapDevice(name: name, create: false, mtu: 1400, hardwareAddress: EthernetAddress(ourMAC)!)
+            let tap = try TapDevice(name: name, create: false, mtu: 1400, hardwareAddress: ourMAC)
             #expect(rtu_if_get_mtu(name) == 1400)
             tap.close()
         }
@@ -90,7 +97,7 @@ struct RealDeviceTests {
         try ns.ip("link", "set", b, "up")
         try ns.ip("addr", "add", "198.18.7.1/24", "dev", b)
         try ns.run {
-            let dev = try PacketSocketDevice(interface: a, hardwareAddress: EthernetAddress(ourMAC)!)
+            let dev = try PacketSocketDevice(interface: a, hardwareAddress: ourMAC)
             defer { dev.close() }
             #expect(dev.isPromiscuous)
             let kernelMAC = try #require(try resolveKernel(dev))
@@ -104,7 +111,7 @@ struct RealDeviceTests {
             let pool = try BufferPool(slotSize: 2048, count: 16)
             let out = FrameBatch(capacity: 4)
             let foreign = EthernetAddress(0x02, 0, 0, 0, 0, 0x99)
-            for (dst, tag) in [(foreign, UInt8(1)), (EthernetAddress(ourMAC)!, UInt8(2))] {
+            for (dst, tag) in [(foreign, UInt8(1)), (ourMAC, UInt8(2))] {
                 var f = try #require(pool.take())
                 f.length = 60
                 f.bytes.initializeMemory(as: UInt8.self, repeating: tag)
@@ -117,7 +124,7 @@ struct RealDeviceTests {
             var tags: [UInt8] = []
             let inb = FrameBatch(capacity: 16)
             for _ in 0 ..< 20 where !tags.contains(2) {
-                _ = try FileDescriptorPoll.wait(dev.pollDescriptor, ms: 100)
+                _ = waitReadable(dev.pollDescriptor, milliseconds: 100)
                 _ = try dev.receive(into: inb, limit: 16, pool: pool)
                 for i in 0 ..< inb.count where inb[i].readable[12] == 0x88 { tags.append(inb[i].readable[14]) }
                 inb.releaseAll(to: pool)
@@ -129,9 +136,8 @@ struct RealDeviceTests {
     }
 }
 
-enum FileDescriptorPoll {
-    static func wait(_ fd: Int32, ms: Int32) throws -> Bool {
-        var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        return poll(&p, 1, ms) > 0
-    }
+/// poll(2) for input on `fd`; whether it became readable in time.
+private func waitReadable(_ fd: Int32, milliseconds: Int32) -> Bool {
+    var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+    return poll(&p, 1, milliseconds) > 0
 }
