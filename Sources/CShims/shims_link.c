@@ -40,10 +40,6 @@ int rtu_tap_open(const char *name, int persist, char *name_out) {
     return fd;
 }
 
-int rtu_tap_set_persist(int fd, int persist) {
-    return ioctl(fd, TUNSETPERSIST, persist ? 1 : 0) < 0 ? -errno : 0;
-}
-
 // ---- Interface configuration -------------------------------------------------
 
 /// Runs one SIOC* ioctl on a throwaway datagram socket (the ioctls need some socket).
@@ -89,14 +85,6 @@ int rtu_if_get_hwaddr(const char *name, uint8_t *mac) {
     int r = if_ioctl(SIOCGIFHWADDR, &ifr);
     if (r == 0) memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
     return r;
-}
-
-int rtu_if_set_hwaddr(const char *name, const uint8_t *mac) {
-    struct ifreq ifr;
-    ifr_named(&ifr, name);
-    ifr.ifr_hwaddr.sa_family = 1; // ARPHRD_ETHER
-    memcpy(ifr.ifr_hwaddr.sa_data, mac, 6);
-    return if_ioctl(SIOCSIFHWADDR, &ifr);
 }
 
 int rtu_if_index(const char *name) {
@@ -269,23 +257,14 @@ void rtu_pcap_close(void *handle) {
 
 // ---- Namespaces ----------------------------------------------------------------
 
-int rtu_enter_netns_fd(int fd) {
-    return setns(fd, CLONE_NEWNET) < 0 ? -errno : 0;
-}
-
 int rtu_enter_netns(const char *name) {
     char path[256];
     snprintf(path, sizeof path, "/var/run/netns/%s", name);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return -errno;
-    int r = rtu_enter_netns_fd(fd);
+    int r = setns(fd, CLONE_NEWNET) < 0 ? -errno : 0;
     close(fd);
     return r;
-}
-
-int rtu_netns_open_current(void) {
-    int fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-    return fd < 0 ? -errno : fd;
 }
 
 void rtu_realtime(int64_t *sec, int32_t *usec) {

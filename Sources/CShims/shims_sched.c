@@ -27,16 +27,6 @@ int rtu_sched_set_fifo_self(int priority) {
     return sched_setscheduler(0, SCHED_FIFO, &p) == 0 ? 0 : errno;
 }
 
-int rtu_sched_set_other_self(void) {
-    struct sched_param p = { .sched_priority = 0 };
-    return sched_setscheduler(0, SCHED_OTHER, &p) == 0 ? 0 : errno;
-}
-
-int rtu_sched_policy_self(void) {
-    int p = sched_getscheduler(0);
-    return p >= 0 ? p : -errno;
-}
-
 int rtu_sched_set_timerslack_self(unsigned long nanoseconds) {
     return prctl(PR_SET_TIMERSLACK, nanoseconds, 0, 0, 0) == 0 ? 0 : errno;
 }
@@ -119,28 +109,20 @@ int rtu_sched_epoll_for(int event_fd) {
     return ep;
 }
 
-int rtu_sched_epoll_wait_ns(int epfd, int64_t timeout_ns) {
-    struct epoll_event ev;
-    struct timespec ts, *tp = NULL;
-    if (timeout_ns >= 0) {
-        ts.tv_sec = timeout_ns / 1000000000LL;
-        ts.tv_nsec = timeout_ns % 1000000000LL;
-        tp = &ts;
-    }
-    int n = epoll_pwait2(epfd, &ev, 1, tp, NULL);
-    return n >= 0 ? n : -errno;
+/// A relative timeout in nanoseconds as the timespec pointer epoll_pwait2
+/// and ppoll take: `ts` filled, or NULL (wait forever) for a negative one.
+static struct timespec *timeout_timespec(int64_t timeout_ns, struct timespec *ts) {
+    if (timeout_ns < 0) return NULL;
+    ts->tv_sec = timeout_ns / 1000000000LL;
+    ts->tv_nsec = timeout_ns % 1000000000LL;
+    return ts;
 }
 
 int rtu_sched_epoll_wait_tokens(int epfd, uint64_t *tokens, int max, int64_t timeout_ns) {
     struct epoll_event evs[16];
-    struct timespec ts, *tp = NULL;
+    struct timespec ts;
     if (max > 16) max = 16;
-    if (timeout_ns >= 0) {
-        ts.tv_sec = timeout_ns / 1000000000LL;
-        ts.tv_nsec = timeout_ns % 1000000000LL;
-        tp = &ts;
-    }
-    int n = epoll_pwait2(epfd, evs, max, tp, NULL);
+    int n = epoll_pwait2(epfd, evs, max, timeout_timespec(timeout_ns, &ts), NULL);
     if (n < 0) return -errno;
     for (int i = 0; i < n; i++) tokens[i] = evs[i].data.u64;
     return n;
@@ -157,13 +139,8 @@ int rtu_sched_epoll_unwatch(int epfd, int fd) {
 
 int rtu_sched_wait_readable(int fd, int64_t timeout_ns) {
     struct pollfd p = { .fd = fd, .events = POLLIN };
-    struct timespec ts, *tp = NULL;
-    if (timeout_ns >= 0) {
-        ts.tv_sec = timeout_ns / 1000000000LL;
-        ts.tv_nsec = timeout_ns % 1000000000LL;
-        tp = &ts;
-    }
-    int n = ppoll(&p, 1, tp, NULL);
+    struct timespec ts;
+    int n = ppoll(&p, 1, timeout_timespec(timeout_ns, &ts), NULL);
     return n >= 0 ? n : -errno;
 }
 

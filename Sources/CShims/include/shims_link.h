@@ -22,10 +22,6 @@
 /// Returns the descriptor or -errno.
 int rtu_tap_open(const char *name, int persist, char *name_out);
 
-/// Clears TUNSETPERSIST on an open TAP descriptor, so the device disappears
-/// when the last descriptor is closed.
-int rtu_tap_set_persist(int fd, int persist);
-
 // ---- Interface configuration (SIOC* ioctls on a throwaway AF_INET socket, --
 // ---- in the calling thread's network namespace) ----------------------------
 
@@ -34,7 +30,6 @@ int rtu_if_get_mtu(const char *name);
 int rtu_if_set_mtu(const char *name, int mtu);
 /// Reads the interface's own MAC (SIOCGIFHWADDR) into `mac[6]`.
 int rtu_if_get_hwaddr(const char *name, uint8_t *mac);
-int rtu_if_set_hwaddr(const char *name, const uint8_t *mac);
 /// if_nametoindex, with -errno on failure.
 int rtu_if_index(const char *name);
 
@@ -78,9 +73,6 @@ int rtu_packet_send_batch(int fd, void *const *frames, const uint32_t *lengths, 
 /// Walking the ring, inline because it runs per frame. A block belongs to
 /// user space once its status has TP_STATUS_USER (acquire load); user space
 /// hands it back by storing TP_STATUS_KERNEL (release store).
-static inline void *rtu_ring_block(const rtu_packet_ring *r, uint32_t index) {
-    return (uint8_t *)r->ring + (size_t)index * r->block_size;
-}
 static inline int rtu_block_ready(const void *block) {
     const struct tpacket_block_desc *b = (const struct tpacket_block_desc *)block;
     return (__atomic_load_n(&b->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER) != 0;
@@ -121,10 +113,6 @@ void rtu_pcap_close(void *handle);
 
 /// setns(CLONE_NEWNET) of the calling thread into /var/run/netns/<name>.
 int rtu_enter_netns(const char *name);
-/// setns(CLONE_NEWNET) into the namespace open as `fd` (e.g. the one saved by rtu_netns_open_current).
-int rtu_enter_netns_fd(int fd);
-/// Opens /proc/thread-self/ns/net: the calling thread's namespace, to return to it later.
-int rtu_netns_open_current(void);
 
 /// clock_gettime(CLOCK_REALTIME) split into seconds and microseconds, for capture timestamps.
 void rtu_realtime(int64_t *sec, int32_t *usec);

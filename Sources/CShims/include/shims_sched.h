@@ -2,8 +2,9 @@
 // Owned by RTUScheduler. Each function exists because Swift cannot express
 // the C call directly (cpu_set_t macros, struct layouts of capget, variadic
 // prctl) or because a single call site keeps errno handling in one place.
-// Every function returns 0 on success or a positive errno value, never -1,
-// so the caller reads the error from the return value, not a racy global.
+// No function returns -1 with errno set: the error is in the return value,
+// not a racy global. Those that return a descriptor or a count return -errno
+// on failure; the others return 0 on success or a positive errno value.
 #ifndef RTU_SHIMS_SCHED_H
 #define RTU_SHIMS_SCHED_H
 #include <stdint.h>
@@ -16,13 +17,6 @@ int rtu_sched_pin_self(int cpu);
 /// (sched_setscheduler on tid 0). EPERM when neither CAP_SYS_NICE nor
 /// RLIMIT_RTPRIO permits it.
 int rtu_sched_set_fifo_self(int priority);
-
-/// Switches the calling thread to SCHED_OTHER (nice unchanged).
-int rtu_sched_set_other_self(void);
-
-/// The calling thread's policy: 1 = SCHED_FIFO, 0 = SCHED_OTHER, other
-/// values as sched_getscheduler returns them; -errno on failure.
-int rtu_sched_policy_self(void);
 
 /// Sets the calling thread's timer slack (prctl PR_SET_TIMERSLACK). SCHED_OTHER
 /// threads get 50 us by default, which would add to every wake-up.
@@ -70,12 +64,10 @@ int rtu_sched_eventfd_drain(int fd);
 int rtu_sched_epoll_for(int event_fd);
 
 /// Waits on `epfd` for at most `timeout_ns` (< 0: forever) with nanosecond
-/// resolution (epoll_pwait2; epoll_wait would round to milliseconds).
-/// Returns the number of ready events (0 on timeout) or -errno.
-int rtu_sched_epoll_wait_ns(int epfd, int64_t timeout_ns);
-
-/// As rtu_sched_epoll_wait_ns, reporting up to `max` ready events: the
-/// `data.u64` each was registered with goes to `tokens`.
+/// resolution (epoll_pwait2; epoll_wait would round to milliseconds) and
+/// reports up to `max` (at most 16) ready events: the `data.u64` each was
+/// registered with goes to `tokens`. Returns their number (0 on timeout) or
+/// -errno.
 int rtu_sched_epoll_wait_tokens(int epfd, uint64_t *tokens, int max, int64_t timeout_ns);
 
 /// Adds `fd` to `epfd`, edge-triggered for input, with `token` as its data;
