@@ -221,15 +221,21 @@ public struct PseudowireCellRepr: Hashable, Sendable {
         self.cellCount = cellCount
     }
 
+    /// The fields as they are; a parsed view satisfies the preconditions of
+    /// the public initialiser already.
+    @inlinable
+    init(label: MPLSLabelStackEntry, controlWord: PseudowireControlWord, cellCount: Int) {
+        self.label = label
+        self.controlWord = controlWord
+        self.cellCount = cellCount
+    }
+
     /// The header of a single-label packet (the view accepts deeper stacks;
-    /// the cells are kept).
+    /// only the bottom, pseudowire, label is kept), its control word as
+    /// received, and the cell count.
     @inlinable
     public static func parse(_ view: PseudowireCellView) -> PseudowireCellRepr {
-        let l = view.label
-        var r = PseudowireCellRepr(label: l.label, trafficClass: l.trafficClass, timeToLive: l.timeToLive,
-                                   sequence: view.controlWord.sequence, cellCount: view.cellCount)
-        r.controlWord = view.controlWord
-        return r
+        PseudowireCellRepr(label: view.label, controlWord: view.controlWord, cellCount: view.cellCount)
     }
 
     /// Label entry plus control word: 8.

@@ -25,9 +25,8 @@ func bitwiseHEC(_ word: UInt32) -> UInt8 {
 }
 
 @Suite struct ATMCellTests {
-    @Test(arguments: hecVectors.map { [$0.0, UInt32($0.1)] })
-    func hecVector(_ v: [UInt32]) {
-        let (word, hec) = (v[0], UInt8(v[1]))
+    @Test(arguments: hecVectors)
+    func hecVector(word: UInt32, hec: UInt8) {
         #expect(HEC.compute(word) == hec)
         #expect(bitwiseHEC(word) == hec)
         #expect(HEC.isValid(word, hec: hec) && HEC.syndrome(word, hec: hec) == 0)

@@ -20,7 +20,9 @@ import Testing
     @Test func replyToPing() throws {
         // Build the reply a host sends: same id, seq and data; check it verifies.
         try with(Self.pingICMP) { raw throws in
-            guard case .echoRequest(let id, let seq, let data) = try ICMPv4Repr.parse(try ICMPv4View(raw)) else { return }
+            guard case .echoRequest(let id, let seq, let data) = try ICMPv4Repr.parse(try ICMPv4View(raw)) else {
+                Issue.record("not an echo request"); return
+            }
             let reply = ICMPv4Repr.echoReply(identifier: id, sequenceNumber: seq, data: data)
             try withScratch(reply.bufferLength) { out throws in
                 reply.emit(into: out)
@@ -33,12 +35,18 @@ import Testing
         }
     }
 
-    @Test func replyInPlaceSkipsCopy() throws {
+    @Test func replyEmittedInPlaceOverTheRequest() throws {
+        // The data already sits at out[8...] (emit then skips the copy); the
+        // header becomes the reply's and the data is kept.
         var b = Self.pingICMP
         try b.withUnsafeMutableBytes { out throws in
-            guard case .echoRequest(let id, let seq, let data) = try ICMPv4Repr.parse(try ICMPv4View(out.readOnly)) else { return }
+            guard case .echoRequest(let id, let seq, let data) = try ICMPv4Repr.parse(try ICMPv4View(out.readOnly)) else {
+                Issue.record("not an echo request"); return
+            }
             ICMPv4Repr.echoReply(identifier: id, sequenceNumber: seq, data: data).emit(into: out)
-            #expect(try ICMPv4View(out.readOnly).verifyChecksum())
+            let v = try ICMPv4View(out.readOnly)
+            #expect(v.type == .echoReply && v.identifier == 0x1C46 && v.sequenceNumber == 1)
+            #expect(v.verifyChecksum() && v.checksum == 0x5CE7 &+ 0x0800)
         }
         #expect(Array(b[8...]) == Array(Self.pingICMP[8...]))
     }
