@@ -157,15 +157,14 @@ func fuzzTCP(_ input: UnsafeRawBufferPointer, source: IPv4Address, destination: 
         steps += 1
         check(steps <= 40, "TCP option iterator terminates")
     }
-    let parsed: TCPRepr?
+    let repr: TCPRepr
     do {
-        parsed = try TCPRepr.parse(tcp, source: source, destination: destination, verifyChecksum: false)
+        repr = try TCPRepr.parse(tcp, source: source, destination: destination, verifyChecksum: false)
     } catch {
         check(error == .badOption && malformed, "TCPRepr.parse throws only badOption, when the iterator does")
         return
     }
     check(!malformed, "TCPRepr.parse accepts only what the iterator accepts")
-    guard let repr = parsed else { return }
     check(repr.headerLength <= 60 && repr.headerLength % 4 == 0, "TCP emitted header length")
     withExact(repr.bufferLength) { out in
         out.copy(tcp.payload, to: repr.headerLength)

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Builds the seed frames for the Wire fuzzer (Fuzz/corpus/) and prints them as
-hex for the test fixtures. Independent of the Swift code on purpose: checksums
+hex for the test fixtures. Besides Ethernet frames, the emulated ATM link's
+formats, each as a whole input (the fuzzer hands every input to every parser):
+an RFC 4717 pseudowire packet, an AAL5 CPCS-PDU and one 53-byte cell. Independent of the Swift code on purpose: checksums
 here come from a plain RFC 1071 implementation, so a fixture is a second
 opinion, not the Wire module grading its own homework."""
 import os, struct, sys
@@ -60,7 +62,42 @@ ack = eth(B_MAC, A_MAC, 0x0800, ipv4(A_IP, B_IP, 6, tcp(A_IP, B_IP, 45678, 80, 0
 vlan = eth(B_MAC, A_MAC, 0x0800, udp_ip, vlan=100)
 unreach = eth(A_MAC, B_MAC, 0x0800, ipv4(B_IP, A_IP, 1, icmp(3, 4, 1400, udp_ip[:28]), 0x0a0b, df=False))
 
-frames = dict(arp=arp, ping=ping, udp=udpf, tcp_syn=syn, tcp_ack_sack=ack, vlan=vlan, icmp_frag_needed=unreach)
+def crc32_aal5(b):
+    """CRC-32/BZIP2 (I.363.5 §10.2.1.3), bit by bit: MSB first, preset and complement."""
+    crc = 0xFFFFFFFF
+    for byte in b:
+        crc ^= byte << 24
+        for _ in range(8): crc = ((crc << 1) ^ 0x04C11DB7 if crc & 0x80000000 else crc << 1) & 0xFFFFFFFF
+    return crc ^ 0xFFFFFFFF
+
+def hec(word):
+    """CRC-8 x^8+x^2+x+1 over the header word, XOR 0x55 (I.432.1 §4.3.2)."""
+    c = 0
+    for byte in struct.pack("!I", word):
+        c ^= byte
+        for _ in range(8): c = ((c << 1) ^ 0x07 if c & 0x80 else c << 1) & 0xFF
+    return c ^ 0x55
+
+assert crc32_aal5(b"123456789") == 0xFC891918 and hec(0x00100202) == 0xD3  # ATM-FACTS.md
+
+def aal5(sdu, uu=0, cpi=0):
+    pad = -(len(sdu) + 8) % 48
+    body = sdu + b"\0" * pad + struct.pack("!BBH", uu, cpi, len(sdu))
+    return body + struct.pack("!I", crc32_aal5(body))
+
+def cell_word(vpi, vci, last): return vpi << 20 | vci << 4 | (1 if last else 0) << 1
+
+# The ping's IPv4 packet, RFC 2684 LLC/SNAP-encapsulated, in an AAL5 PDU on VC 0/32.
+pdu = aal5(bytes.fromhex("aaaa03000000") + struct.pack("!H", 0x0800) + ping[14:])
+cells = [pdu[i:i + 48] for i in range(0, len(pdu), 48)]
+words = [cell_word(0, 32, i == len(cells) - 1) for i in range(len(cells))]
+# RFC 4717 N-to-one cell mode: label 16 (S, TTL 64), control word with sequence 1,
+# cells as header word (no HEC) and payload.
+pw = struct.pack("!II", 16 << 12 | 1 << 8 | 64, 1) + b"".join(struct.pack("!I", w) + c for w, c in zip(words, cells))
+cell = struct.pack("!IB", words[0], hec(words[0])) + cells[0]
+
+frames = dict(arp=arp, ping=ping, udp=udpf, tcp_syn=syn, tcp_ack_sack=ack, vlan=vlan, icmp_frag_needed=unreach,
+              atm_pseudowire=pw, aal5_pdu=pdu, atm_cell=cell)
 out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
 for name, f in frames.items():
     with open(os.path.join(out, name.replace("_", "-")), "wb") as fh: fh.write(f)
