@@ -122,13 +122,14 @@ public final class ATMAdaptor<Carrier: LinkDevice>: LinkDevice, ReassemblySink {
         let room = pool.slotSize - pool.headroom
         precondition(room >= configuration.mtu + 18, "ATMAdaptor: pool slots smaller than a stack frame")
         precondition(room >= carrier.maximumFrameLength, "ATMAdaptor: pool slots smaller than a carrier frame")
-        precondition(configuration.mtu >= 68 && configuration.mtu <= AAL5.maximumSDULength - 8, "ATMAdaptor: MTU")
+        precondition(configuration.mtu >= 68 && configuration.mtu <= AAL5.maximumSDULength - ATMEncapsulation.llcSNAP.headerLength,
+                     "ATMAdaptor: MTU")
         self.carrier = carrier
         self.table = table
         self.configuration = configuration
         self.pool = pool
-        let headers = 14 + PseudowireCellRepr.headerLength
-        let fits = min(PseudowireCellRepr.maximumCellCount(mtu: carrier.mtu), (room - headers) / PseudowireCellRepr.cellLength)
+        let slotCells = ATMTransmitter.cellsFitting(slotRoom: room)
+        let fits = min(PseudowireCellRepr.maximumCellCount(mtu: carrier.mtu), slotCells)
         precondition((configuration.cellsPerFrame ?? 1) >= 1, "ATMAdaptor: cells per frame")
         let perFrame = min(fits, configuration.cellsPerFrame ?? fits)
         transmitter = ATMTransmitter(table: table, pool: pool, source: carrier.hardwareAddress,
@@ -142,7 +143,7 @@ public final class ATMAdaptor<Carrier: LinkDevice>: LinkDevice, ReassemblySink {
         carrierOut = FrameBatch(capacity: 64)
         carrierIn = FrameBatch(capacity: 32)
         reassembling = Array(repeating: nil, count: table.count)
-        cellsPerReceivedFrame = max(1, (room - headers) / PseudowireCellRepr.cellLength)
+        cellsPerReceivedFrame = max(1, slotCells)
         readyCapacity = max(configuration.receiveQueue, 2 * cellsPerReceivedFrame)
         ready = .allocate(capacity: readyCapacity)
         readyVC = .allocate(capacity: readyCapacity)

@@ -59,22 +59,36 @@ public final class ATMReassembler {
     /// A PDU whose next cell is later than this (ns) is dropped (`rxTimeout`).
     public let timeout: UInt64
     public private(set) var counters = ATMCounters()
-    private var contexts: [Context]
+    /// Per-VC state; a pointer, so each cell updates its VC in place rather
+    /// than copying the state out and back.
+    private let contexts: UnsafeMutablePointer<Context>
+    private let vcCount: Int
 
     /// - Parameter maximumSDU: per VC, the longest SDU accepted (≤ 65,535).
     public init(maximumSDU: [Int], timeout: UInt64 = 100_000_000) {
         self.timeout = timeout
-        contexts = maximumSDU.map { Context(maximumPDU: AAL5.pduLength(sduLength: min($0, AAL5.maximumSDULength))) }
+        vcCount = maximumSDU.count
+        contexts = .allocate(capacity: max(1, vcCount))
+        for (i, m) in maximumSDU.enumerated() {
+            (contexts + i).initialize(to: Context(maximumPDU: AAL5.pduLength(sduLength: min(m, AAL5.maximumSDULength))))
+        }
     }
 
+    deinit {
+        contexts.deinitialize(count: vcCount)
+        contexts.deallocate()
+    }
+
+    private var vcs: Range<Int> { 0 ..< vcCount }
+
     /// PDUs being collected.
-    public var inProgress: Int { contexts.reduce(0) { $0 + ($1.state == .collecting ? 1 : 0) } }
+    public var inProgress: Int { vcs.reduce(0) { $0 + (contexts[$1].state == .collecting ? 1 : 0) } }
 
     /// The carrier lost frames: every PDU being collected may have lost
     /// cells. They are still judged by their CRC, but a failure is counted
     /// as `rxCellLoss` rather than `rxBadCRC`.
     public func noteCellLoss() {
-        for i in contexts.indices where contexts[i].state == .collecting { contexts[i].damaged = true }
+        for i in vcs where contexts[i].state == .collecting { contexts[i].damaged = true }
     }
 
     /// Takes one user cell (PTI 0–3) of VC `vc`, its header already checked.
@@ -82,8 +96,13 @@ public final class ATMReassembler {
     @inline(__always)
     public func cell<S: ReassemblySink>(vc: Int, endOfPDU: Bool, payload: UnsafeRawBufferPointer,
                                         now: UInt64, sink: S) {
-        var c = contexts[vc]
-        defer { contexts[vc] = c }
+        precondition(UInt(bitPattern: vc) < UInt(vcCount), "ATMReassembler: no such VC")
+        cell(&contexts[vc], vc: vc, endOfPDU: endOfPDU, payload: payload, now: now, sink: sink)
+    }
+
+    @inline(__always)
+    private func cell<S: ReassemblySink>(_ c: inout Context, vc: Int, endOfPDU: Bool, payload: UnsafeRawBufferPointer,
+                                         now: UInt64, sink: S) {
         if c.state == .idle {
             guard let t = sink.reassemblyTarget(vc: vc) else {
                 counters.drop(.rxNoBuffer)
@@ -156,7 +175,7 @@ public final class ATMReassembler {
     /// (`UInt64.max`: nothing pending).
     public func expire<S: ReassemblySink>(now: UInt64, sink: S) -> UInt64 {
         var next = UInt64.max
-        for i in contexts.indices where contexts[i].state != .idle {
+        for i in vcs where contexts[i].state != .idle {
             let due = contexts[i].lastCell &+ timeout
             if now >= due {
                 if contexts[i].state == .collecting {
@@ -173,7 +192,7 @@ public final class ATMReassembler {
 
     /// Drops every PDU in progress (the sink frees their targets), as at shutdown.
     public func abandonAll<S: ReassemblySink>(sink: S) {
-        for i in contexts.indices where contexts[i].state == .collecting {
+        for i in vcs where contexts[i].state == .collecting {
             contexts[i].state = .idle
             sink.reassemblyFailed(vc: i, reason: .rxTimeout)
         }

@@ -47,7 +47,9 @@ public final class ATMTransmitter {
     /// slot time). For the PDU capture; nil costs one branch per cell.
     public var cellObserver: ((Int, UInt32, UnsafeRawBufferPointer, UInt64) -> Void)?
 
-    private var channels: [Channel]
+    /// Per-VC state, one entry per PVC; a pointer, so each cell updates
+    /// its VC in place rather than copying the state out and back.
+    private let channels: UnsafeMutablePointer<Channel>
     private let queue: UnsafeMutablePointer<PacketBuffer>
     private let queuedAt: UnsafeMutablePointer<UInt64>
     /// 96 bytes per VC: the SDU's tail, pad and trailer (at most two cells).
@@ -67,13 +69,18 @@ public final class ATMTransmitter {
     static let tailBytes = 2 * ATMCell.payloadLength
     static let frameHeaderLength = 14 + PseudowireCellRepr.headerLength
 
+    /// How many cells a carrier frame holds in a pool slot of `room` bytes (after the headroom).
+    static func cellsFitting(slotRoom room: Int) -> Int {
+        (room - frameHeaderLength) / PseudowireCellRepr.cellLength
+    }
+
     /// - Parameters:
     ///   - cellsPerFrame: at most as many as `pool` slots hold after 22 bytes of headers.
     ///   - frameHold: default 28 slots (a 1500-byte frame's worth, 79 µs).
     public init(table: ATMVCTable, pool: BufferPool, source: EthernetAddress, destination: EthernetAddress,
                 label: UInt32, cellsPerFrame: Int, queueLimit: Int = 128, frameHold: UInt64? = nil) {
-        let room = (pool.slotSize - pool.headroom - Self.frameHeaderLength) / PseudowireCellRepr.cellLength
-        precondition(cellsPerFrame >= 1 && cellsPerFrame <= room, "ATMTransmitter: cells per frame do not fit the pool")
+        let fits = Self.cellsFitting(slotRoom: pool.slotSize - pool.headroom)
+        precondition(cellsPerFrame >= 1 && cellsPerFrame <= fits, "ATMTransmitter: cells per frame do not fit the pool")
         precondition(queueLimit >= 1, "ATMTransmitter: queue limit")
         self.table = table
         self.pool = pool
@@ -84,11 +91,13 @@ public final class ATMTransmitter {
         catchUpSlots = 2 * max(holdSlots, UInt64(cellsPerFrame))
         ethernet = EthernetRepr(destination: destination, source: source, etherType: .mplsUnicast)
         self.label = label
-        channels = table.pvcs.map { p in
-            let rank = switch p.contract.category { case .cbr: 0; case .vbr: 1; case .ubr: 2 }
-            return Channel(header: ATMCellRepr(channel: p.channel), rank: rank, shaper: ContractShaper(p.contract))
-        }
         let n = max(1, table.count)
+        channels = .allocate(capacity: n)
+        for (i, p) in table.pvcs.enumerated() {
+            let rank = switch p.contract.category { case .cbr: 0; case .vbr: 1; case .ubr: 2 }
+            (channels + i).initialize(to: Channel(header: ATMCellRepr(channel: p.channel), rank: rank,
+                                                  shaper: ContractShaper(p.contract)))
+        }
         queue = .allocate(capacity: n * queueLimit)
         queuedAt = .allocate(capacity: n * queueLimit)
         tails = .allocate(byteCount: n * Self.tailBytes, alignment: 64)
@@ -102,13 +111,18 @@ public final class ATMTransmitter {
             for i in 0 ..< c.count { pool.give(queue[v * queueLimit + (c.head + i) % queueLimit]) }
         }
         if let o = open { pool.give(o) }
+        channels.deinitialize(count: table.count)
+        channels.deallocate()
         queue.deallocate()
         queuedAt.deallocate()
         tails.deallocate()
     }
 
     /// SDUs waiting (or being segmented) on VC `vc`.
-    public func queued(_ vc: Int) -> Int { channels[vc].count }
+    public func queued(_ vc: Int) -> Int {
+        precondition(vc >= 0 && vc < table.count, "ATMTransmitter: no such VC")
+        return channels[vc].count
+    }
     /// SDUs waiting on all VCs.
     public var totalQueued: Int { active.reduce(0) { $0 + channels[$1].count } }
 
@@ -117,6 +131,7 @@ public final class ATMTransmitter {
     /// false (nothing taken) when the queue is full or the SDU is empty or
     /// longer than 65,535 bytes.
     public func enqueue(vc: Int, sdu: PacketBuffer, now: UInt64) -> Bool {
+        precondition(vc >= 0 && vc < table.count, "ATMTransmitter: no such VC")
         guard sdu.length >= 1, sdu.length <= AAL5.maximumSDULength else { counters.drop(.txTooLong); return false }
         var c = channels[vc]
         guard c.count < queueLimit else { counters.drop(.txVCQueueFull); return false }
@@ -223,8 +238,10 @@ public final class ATMTransmitter {
     }
 
     /// Writes the next cell of VC `vc` into the open frame.
-    private func emitCell(vc: Int, slotTime t: UInt64) {
-        var c = channels[vc]
+    @inline(__always)
+    private func emitCell(vc: Int, slotTime t: UInt64) { emitCell(&channels[vc], vc: vc, slotTime: t) }
+
+    private func emitCell(_ c: inout Channel, vc: Int, slotTime t: UInt64) {
         let qi = vc * queueLimit + c.head
         let sdu = queue[qi]
         let i = c.cellIndex
@@ -257,7 +274,6 @@ public final class ATMTransmitter {
         } else {
             c.cellIndex = i + 1
         }
-        channels[vc] = c
     }
 
     /// The SDU bytes after the last whole cell, the pad and the trailer:

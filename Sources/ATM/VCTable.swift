@@ -51,13 +51,13 @@ public enum ATMAdmissionError: Error, Hashable, Sendable, CustomStringConvertibl
 
 /// The PVCs of one adaptor, indexed by channel and by peer address; each PVC
 /// also has a dense index (0 ..< count) that the adaptor's per-VC state uses.
-/// Lookups hash a small value and never allocate.
+/// Lookups never allocate.
 public struct ATMVCTable: Sendable {
     /// The most PVCs one adaptor serves (its per-VC state is sized by it).
     public static let maximumCount = 1024
 
     public private(set) var pvcs: [ATMPermanentVC] = []
-    private var byChannel: [ATMVirtualChannel: Int] = [:]
+    private var byChannel = ChannelIndex()
     private var byPeer: [IPv4Address: Int] = [:]
     /// Σ PCR(CBR) + Σ SCR(VBR) of the admitted PVCs, cells/s.
     public private(set) var reservedCellRate = 0
@@ -81,7 +81,7 @@ public struct ATMVCTable: Sendable {
     public mutating func admit(_ pvc: ATMPermanentVC) throws(ATMAdmissionError) {
         guard pvcs.count < Self.maximumCount else { throw .tableFull(limit: Self.maximumCount) }
         guard !pvc.channel.isReserved else { throw .reservedChannel(pvc.channel) }
-        guard byChannel[pvc.channel] == nil else { throw .duplicateChannel(pvc.channel) }
+        guard byChannel.index(of: pvc.channel) == nil else { throw .duplicateChannel(pvc.channel) }
         guard byPeer[pvc.peer] == nil else { throw .duplicatePeer(pvc.peer) }
         if let why = pvc.contract.problem { throw .invalidContract(pvc.channel, why) }
         let want = pvc.contract.reservedCellRate
@@ -89,14 +89,67 @@ public struct ATMVCTable: Sendable {
             throw .lineOverbooked(pvc.channel, requested: want, reserved: reservedCellRate,
                                   limit: OC3c.admissibleCellsPerSecond)
         }
-        byChannel[pvc.channel] = pvcs.count
+        byChannel.insert(pvc.channel, index: pvcs.count)
         byPeer[pvc.peer] = pvcs.count
         pvcs.append(pvc)
         reservedCellRate += want
     }
 
-    @inline(__always) public func index(of channel: ATMVirtualChannel) -> Int? { byChannel[channel] }
+    /// The PVC of `channel`: looked up for every cell received.
+    @inline(__always) public func index(of channel: ATMVirtualChannel) -> Int? { byChannel.index(of: channel) }
     @inline(__always) public func index(forPeer address: IPv4Address) -> Int? { byPeer[address] }
+}
+
+/// VPI/VCI → dense index, for the lookup of every received cell: open
+/// addressing with linear probing and multiply-shift hashing (as the LRP
+/// demux's table, Stack/Demux.swift), kept at most half full; entries are
+/// never removed. A `Dictionary` would run SipHash per cell, which cost
+/// about as much as the rest of the adaptor's per-cell work besides the CRC.
+struct ChannelIndex: Sendable {
+    /// No channel has this key (VPI and VCI take 24 bits).
+    private static let empty = UInt32.max
+    private var keys = [UInt32](repeating: empty, count: 8)
+    private var values = [Int32](repeating: 0, count: 8)
+    private var count = 0
+
+    @inline(__always)
+    private static func key(_ c: ATMVirtualChannel) -> UInt32 { UInt32(c.vpi) << 16 | UInt32(c.vci) }
+
+    @inline(__always)
+    private func home(_ key: UInt32) -> Int {
+        Int(truncatingIfNeeded: (UInt64(key) &* 0x9E37_79B9_7F4A_7C15) >> 32) & (keys.count &- 1)
+    }
+
+    @inline(__always)
+    func index(of channel: ATMVirtualChannel) -> Int? {
+        let k = Self.key(channel), mask = keys.count &- 1
+        var i = home(k)
+        while true {
+            let s = keys[i]
+            if s == k { return Int(values[i]) }
+            if s == Self.empty { return nil }
+            i = (i &+ 1) & mask
+        }
+    }
+
+    /// - Precondition: `channel` is not in the index.
+    mutating func insert(_ channel: ATMVirtualChannel, index: Int) {
+        if 2 * (count + 1) > keys.count {
+            let old = zip(keys, values).filter { $0.0 != Self.empty }
+            keys = [UInt32](repeating: Self.empty, count: 2 * keys.count)
+            values = [Int32](repeating: 0, count: keys.count)
+            for (k, v) in old { place(k, v) }
+        }
+        place(Self.key(channel), Int32(index))
+        count += 1
+    }
+
+    private mutating func place(_ key: UInt32, _ value: Int32) {
+        var i = home(key)
+        while keys[i] != Self.empty { i = (i + 1) & (keys.count - 1) }
+        keys[i] = key
+        values[i] = value
+    }
 }
 
 extension ATMVirtualChannel {

@@ -160,6 +160,24 @@ import Wire
         }
     }
 
+    /// A full table: every channel finds its own index (through the table's
+    /// growth and hash collisions), absent ones find none, and one PVC more
+    /// is refused.
+    @Test func everyChannelFindsItsIndex() throws {
+        let n = ATMVCTable.maximumCount
+        func channel(_ i: Int) -> ATMVirtualChannel { ATMVirtualChannel(vpi: UInt8(i % 7), vci: UInt16(32 + i * 61 % 65_000)) }
+        func peer(_ i: Int) -> IPv4Address { IPv4Address(10, 0, UInt8(i >> 8), UInt8(i & 0xFF)) }
+        var t = try ATMVCTable((0 ..< n).map { ATMPermanentVC(channel: channel($0), peer: peer($0)) })
+        #expect((0 ..< n).allSatisfy { t.index(of: channel($0)) == $0 && t.index(forPeer: peer($0)) == $0 })
+        #expect(t.index(of: ATMVirtualChannel(vpi: 7, vci: 32)) == nil && t.index(of: ATMVirtualChannel(vpi: 0, vci: 0)) == nil)
+        #expect(throws: ATMAdmissionError.tableFull(limit: n)) {
+            try t.admit(ATMPermanentVC(channel: ATMVirtualChannel(vpi: 9, vci: 99), peer: IPv4Address(10, 1, 0, 0)))
+        }
+        #expect(throws: ATMAdmissionError.duplicateChannel(channel(5))) {
+            try ATMVCTable([ATMPermanentVC(channel: channel(5), peer: peer(0)), ATMPermanentVC(channel: channel(5), peer: peer(1))])
+        }
+    }
+
     @Test func syntheticAddresses() {
         let c = ATMVirtualChannel(vpi: 0xAB, vci: 0x1234)
         #expect(c.syntheticHardwareAddress == EthernetAddress(0x02, 0x41, 0x54, 0xAB, 0x12, 0x34))
