@@ -62,12 +62,15 @@ public final class ATMPDUCapture {
         buffers = .allocate(byteCount: 2 * vcs * self.maximumPDU, alignment: 64)
         fill = Array(repeating: 0, count: 2 * vcs)
         record = .allocate(byteCount: ERFField.pcapRecordHeaderLength + ERFField.maximumRecordLength, alignment: 8)
-        var h = [UInt8](repeating: 0, count: ERFField.pcapHeaderLength)
-        put32le(&h, 0, ERFField.pcapMagic)
-        h[4] = 2; h[6] = 4                                        // version 2.4
-        put32le(&h, 16, UInt32(ERFField.maximumRecordLength))    // snaplen
-        put32le(&h, 20, ERFField.linkTypeERF)
-        _ = h.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, f) }
+        // The global header, little-endian like the records, built in the record buffer.
+        let h = UnsafeMutableRawBufferPointer(start: record, count: ERFField.pcapHeaderLength)
+        h.initializeMemory(as: UInt8.self, repeating: 0)
+        h.storeBytes(of: ERFField.pcapMagic.littleEndian, toByteOffset: 0, as: UInt32.self)
+        h.storeBytes(of: UInt16(2).littleEndian, toByteOffset: 4, as: UInt16.self)   // version 2.4
+        h.storeBytes(of: UInt16(4).littleEndian, toByteOffset: 6, as: UInt16.self)
+        h.storeBytes(of: UInt32(ERFField.maximumRecordLength).littleEndian, toByteOffset: 16, as: UInt32.self)   // snaplen
+        h.storeBytes(of: ERFField.linkTypeERF.littleEndian, toByteOffset: 20, as: UInt32.self)
+        fwrite(h.baseAddress, 1, h.count, f)
     }
 
     deinit {
@@ -134,8 +137,4 @@ public struct ATMCaptureError: Error, CustomStringConvertible {
     public var description: String {
         "open \(path): " + (strerror(errno).map { String(cString: $0) } ?? "error \(errno)")
     }
-}
-
-private func put32le(_ a: inout [UInt8], _ o: Int, _ v: UInt32) {
-    for i in 0 ..< 4 { a[o + i] = UInt8(truncatingIfNeeded: v >> (8 * UInt32(i))) }
 }

@@ -112,7 +112,7 @@ final class UDPCounter: TransportHandler {
 }
 
 /// UDP from A to B at `mtu` for `seconds` of simulated time; returns
-/// (UDP payload Mbit/s, IP Mbit/s, cells sent, busiest 5 ms window of cells).
+/// (UDP payload Mbit/s, IP Mbit/s, cells sent, datagrams delivered).
 func goodput(mtu: Int, seconds: Double) throws -> (udp: Double, ip: Double, cells: UInt64, datagrams: Int) {
     let (ma, mb) = MemoryLink.pair(mtu: 1500, a: macA, b: macB, queueLimit: 4096)
     let slot = 128 + mtu + 18
@@ -249,10 +249,12 @@ for mtu in [9180, 1500] {
     print("goodput mtu=\(mtu): UDP \(fmt(g.udp)) Mbit/s of \(fmt(udpLimit)) (\(fmt(100 * g.udp / udpLimit)) %), "
         + "IP \(fmt(g.ip)) of \(fmt(ipLimit)) (\(fmt(100 * g.ip / ipLimit)) %), \(g.cells) cells in 1 s (line \(fmt(OC3c.cellsPerSecond, 1)))")
 }
-for r in try cbrShare(seconds: 1.0) {
+let shares = try cbrShare(seconds: 1.0)
+let reserved = shares.reduce(0) { $0 + $1.pcr }   // the UBR entry's pcr is 0
+for r in shares {
     if r.pcr > 0 {
         print("cbr pcr=\(r.pcr): \(fmt(r.cellsPerSecond, 0)) cells/s (\(fmt(100 * r.cellsPerSecond / Double(r.pcr))) % of PCR)")
     } else {
-        print("ubr: \(fmt(r.cellsPerSecond, 0)) cells/s (left by CBR: \(fmt(OC3c.cellsPerSecond - 350_000, 1)))")
+        print("ubr: \(fmt(r.cellsPerSecond, 0)) cells/s (left by CBR: \(fmt(OC3c.cellsPerSecond - Double(reserved), 1)))")
     }
 }
