@@ -20,7 +20,7 @@ func pattern(_ length: Int, seed: Int = 0) -> [UInt8] {
 /// The whole CPCS-PDU of an SDU (I.363.5 §9.2), built with Wire's AAL5.
 func pdu(_ sdu: [UInt8], lengthField: Int? = nil) -> [UInt8] {
     var p = sdu + [UInt8](repeating: 0, count: AAL5.pduLength(sduLength: sdu.count) - sdu.count)
-    p.withUnsafeMutableBytes { AAL5.writeTrailer(into: $0, sduLength: sdu.count) }
+    _ = p.withUnsafeMutableBytes { AAL5.writeTrailer(into: $0, sduLength: sdu.count) }
     if let l = lengthField {   // rewrite Length and recompute the CRC over it
         p[p.count - 6] = UInt8(l >> 8); p[p.count - 5] = UInt8(l & 0xFF)
         let crc = p.withUnsafeBytes { CRC32.checksum($0.slice(0 ..< p.count - 4)) }
@@ -34,10 +34,12 @@ func cells(of pdu: [UInt8]) -> [[UInt8]] {
     stride(from: 0, to: pdu.count, by: 48).map { Array(pdu[$0 ..< $0 + 48]) }
 }
 
-/// A sink that reassembles into its own buffers and records the outcome.
+/// A sink that reassembles into its own buffers (the first `headerSplit`
+/// SDU bytes into one, the rest into the other) and records the outcome.
 final class RecordingSink: ReassemblySink {
     let header: UnsafeMutableRawBufferPointer
     let payload: UnsafeMutableRawBufferPointer
+    let headerSplit: Int
     var delivered: [(vc: Int, sdu: [UInt8])] = []
     var failures: [ATMDropReason] = []
     var refuseBuffers = false
@@ -47,7 +49,6 @@ final class RecordingSink: ReassemblySink {
         payload = .allocate(byteCount: payloadSize, alignment: 8)
         headerSplit = headerSize
     }
-    let headerSplit: Int
     deinit { header.deallocate(); payload.deallocate() }
 
     func reassemblyTarget(vc: Int) -> ReassemblyTarget? {
@@ -60,7 +61,8 @@ final class RecordingSink: ReassemblySink {
     func reassemblyFailed(vc: Int, reason: ATMDropReason) { failures.append(reason) }
 }
 
-/// Feeds whole cell payloads to a reassembler on VC 0.
+/// Feeds whole cell payloads to a reassembler on VC `vc`; the last one
+/// carries the end-of-PDU mark when `lastIsEnd`.
 func feed(_ r: ATMReassembler, _ cellPayloads: [[UInt8]], sink: RecordingSink, now: UInt64 = 0, vc: Int = 0,
           lastIsEnd: Bool = true) {
     for (i, c) in cellPayloads.enumerated() {
