@@ -6,4 +6,4 @@
 // - Units: typed values of the config (ConfigDuration, BitRate; SocketAddress lives in Wire).
 // - RtudConfig (+Decode, +Validate, +Render): the model, its defaults, reading
 //   it from a TOMLTable, the semantic checks, and printing it.
-// Foundation is used only to read the file (this module is not on the data path).
+// No Foundation: the file is read with stdio (this module is not on the data path).

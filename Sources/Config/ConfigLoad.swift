@@ -1,7 +1,7 @@
 // Reading a configuration file: TOML syntax, then types and unknown keys,
 // then the semantic rules; all problems are reported together, in file order.
 
-import Foundation
+import Glibc
 
 extension RtudConfig {
     /// Parses and validates `text`. `source` names the text in messages
@@ -42,6 +42,6 @@ extension RtudConfig {
         return try parse(text: text, source: path, cpuCount: cpuCount)
     }
 
-    /// The number of CPUs of this machine, for `cpuCount`.
-    public static var machineCPUCount: Int { ProcessInfo.processInfo.processorCount }
+    /// The number of CPUs online on this machine, for `cpuCount`.
+    public static var machineCPUCount: Int { Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
 }

@@ -178,8 +178,8 @@ extension InterfaceConfig {
 }
 
 extension ATMConfig {
-    /// RFC 4717 N-to-one frames of 52-byte cells in a 1500-byte carrier MTU (ATM-FACTS.md).
-    public static let cellsPerFrameRange = 1...28
+    /// RFC 4717 N-to-one frames of 52-byte cells in a 1500-byte carrier MTU (ATM-FACTS.md): 1...28.
+    public static let cellsPerFrameRange = 1...PseudowireCellRepr.maximumCellCount(mtu: 1500)
 
     func check(into out: inout [ConfigIssue]) {
         if !(lineRateCellsPerSecond > 0 && lineRateCellsPerSecond <= 10_000_000) {

@@ -71,7 +71,9 @@ public enum LinkMode: String, Sendable, CaseIterable {
     public var defaultMTU: Int { self == .ethernet ? 1500 : 9180 }
     /// The MTUs allowed: 68 (RFC 791 minimum) up to jumbo frames on Ethernet,
     /// up to the AAL5 CPCS-SDU maximum (65535) less LLC/SNAP (8) over ATM.
-    public var mtuRange: ClosedRange<Int> { self == .ethernet ? 68...9216 : 68...65527 }
+    public var mtuRange: ClosedRange<Int> {
+        self == .ethernet ? 68...9216 : 68...(AAL5.maximumSDULength - ATMEncapsulation.llcSNAP.headerLength)
+    }
 }
 
 /// One [[interface]].

@@ -45,7 +45,7 @@ struct RtudCommand: ParsableCommand {
     }
 
     func run() throws {
-        let cpus = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+        let cpus = RtudConfig.machineCPUCount
         if let path = checkConfig {
             do {
                 _ = try RtudConfig.load(path: path, cpuCount: cpus)

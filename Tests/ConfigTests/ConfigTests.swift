@@ -89,12 +89,8 @@ let etcPath: String = {
     }
 
     @Test func loadReportsAMissingFile() {
-        #expect(throws: ConfigError.self) { try RtudConfig.load(path: "/nonexistent/rtud.toml", cpuCount: 2) }
-        do {
-            _ = try RtudConfig.load(path: "/nonexistent/rtud.toml", cpuCount: 2)
-        } catch {
-            #expect(error.description == "/nonexistent/rtud.toml: cannot read the file: No such file or directory")
-        }
+        let error = #expect(throws: ConfigError.self) { try RtudConfig.load(path: "/nonexistent/rtud.toml", cpuCount: 2) }
+        #expect(error?.description == "/nonexistent/rtud.toml: cannot read the file: No such file or directory")
     }
 }
 

@@ -17,7 +17,8 @@ private func error(_ text: String) -> TOMLError? {
         #expect(e?.description == "line 2, column 5: expected '=' after key 'mtu', found '1'")
     }
 
-    @Test(arguments: [
+    /// Syntax: one (text, line, column, message) each.
+    static let syntaxCases: [(String, Int, Int, String)] = [
         // Keys and lines
         ("= 5", 1, 1, "expected a key, found '='"),
         ("a = 1 b = 2", 1, 7, "expected end of line after value, found 'b'"),
@@ -57,13 +58,10 @@ private func error(_ text: String) -> TOMLError? {
         ("[a", 1, 3, "expected ']' after table name, found end of input"),
         ("[[a]", 1, 5, "expected ']]' after table name, found end of input"),
         ("[a] x = 1", 1, 5, "expected end of line after table header, found 'x'"),
-    ])
-    func syntaxErrors(text: String, line: Int, column: Int, message: String) {
-        let e = error(text)
-        #expect(e == TOMLError(message, at: TOMLPosition(line: line, column: column)), "\(text)")
-    }
+    ]
 
-    @Test(arguments: [
+    /// Structure: keys and tables defined twice or in conflict (TOML v1.0.0).
+    static let structureCases: [(String, Int, Int, String)] = [
         ("a = 1\na = 2", 2, 1, "duplicate key 'a' (first defined at line 1)"),
         ("a.b = 1\na.b = 2", 2, 3, "duplicate key 'a.b' (first defined at line 1)"),
         ("a = 1\na.b = 2", 2, 1, "cannot extend 'a' with dotted key 'a.b': it is already defined as a value at line 1"),
@@ -79,10 +77,11 @@ private func error(_ text: String) -> TOMLError? {
         ("[[a]]\n[a]", 2, 1, "'a' is already an array of tables (line 1)"),
         ("[t]\n\"x\" = 1\n'x' = 2", 3, 1, "duplicate key 'x' (first defined at line 2)"),
         ("[\"a b\"]\nk = 1\n[\"a b\"]", 3, 1, "table '\"a b\"' is already defined at line 1"),
-    ])
-    func structureErrors(text: String, line: Int, column: Int, message: String) {
-        let e = error(text)
-        #expect(e == TOMLError(message, at: TOMLPosition(line: line, column: column)), "\(text)")
+    ]
+
+    @Test(arguments: syntaxCases + structureCases)
+    func errors(text: String, line: Int, column: Int, message: String) {
+        #expect(error(text) == TOMLError(message, at: TOMLPosition(line: line, column: column)), "\(text)")
     }
 
     @Test func columnCountsCharactersNotBytes() {
