@@ -7,15 +7,26 @@ import Testing
 /// if any of those paths allocated after warm-up.
 @Suite struct AllocationTests {
     @Test func dataPathAllocatesNothingPerFrame() throws {
-        let root = CLITests.repository
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("rtud-alloc-\(Harness.uniqueSuffix())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let so = dir.appendingPathComponent("malloc_count.so").path
         let cc = try Harness.run(["gcc", "-O2", "-shared", "-fPIC", "-o", so,
-                                  root.appendingPathComponent("bench/c/malloc_count.c").path])
+                                  Harness.packageRoot.appendingPathComponent("bench/c/malloc_count.c").path])
         try #require(cc.ok, "gcc: \(cc.stderr)")
-        let bin = URL(fileURLWithPath: Harness.rtudBinary).deletingLastPathComponent().appendingPathComponent("alloc-check").path
+        // The preloaded counter counts (found the way alloc-check finds it,
+        // in the global scope); otherwise "0 allocations" below would prove nothing.
+        let control = try Harness.run(["env", "LD_PRELOAD=\(so)", "python3", "-c", """
+            import ctypes
+            count = ctypes.CDLL(None).rtu_malloc_count
+            count.restype = ctypes.c_uint64
+            before = count()
+            blocks = [bytearray(100000) for _ in range(10)]
+            print(count() - before)
+            """])
+        let counted = Int(control.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        #expect(counted >= 10, "malloc_count.so missed 10 allocations: \(control.stdout)\(control.stderr)")
+        let bin = Harness.builtBinary("alloc-check")
         try #require(FileManager.default.isExecutableFile(atPath: bin), "alloc-check not built at \(bin)")
         let r = try Harness.run(["env", "LD_PRELOAD=\(so)", bin], timeout: 120)
         #expect(r.status == 0, "\(r.stdout)\(r.stderr)")

@@ -4,10 +4,6 @@ import Testing
 /// rtud's command line (its output is part of the contract): configuration
 /// checking, printing, and refusal of a bad file with the key and the problem.
 @Suite struct CLITests {
-    static var repository: URL {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    }
-
     func temporaryFile(_ text: String) throws -> String {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("rtud-cli-\(Harness.uniqueSuffix()).toml")
         try text.write(to: url, atomically: true, encoding: .utf8)
@@ -15,7 +11,7 @@ import Testing
     }
 
     @Test func shippedConfigIsValid() throws {
-        let path = Self.repository.appendingPathComponent("etc/rtud.toml").path
+        let path = Harness.packageRoot.appendingPathComponent("etc/rtud.toml").path
         let r = try Harness.run([Harness.rtudBinary, "--check-config", path])
         #expect(r.ok, "\(r.stderr)")
         #expect(r.stdout.contains("valid"))

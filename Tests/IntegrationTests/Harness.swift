@@ -21,11 +21,19 @@ enum Harness {
         "\(getpid() % 100_000)\(String(UInt32.random(in: 0..<0xFFF), radix: 16))"
     }
 
+    /// The root of this package (three levels above this file).
+    static let packageRoot = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
     /// The rtud binary: $RTUD_BIN (scripts/test.sh sets it) or the debug build beside this package.
     static var rtudBinary: String {
         if let p = ProcessInfo.processInfo.environment["RTUD_BIN"], FileManager.default.isExecutableFile(atPath: p) { return p }
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        return root.appendingPathComponent(".build/debug/rtud").path
+        return packageRoot.appendingPathComponent(".build/debug/rtud").path
+    }
+
+    /// Another product of the same build as rtud (udp-node, alloc-check).
+    static func builtBinary(_ name: String) -> String {
+        URL(fileURLWithPath: rtudBinary).deletingLastPathComponent().appendingPathComponent(name).path
     }
 
     struct Output {
@@ -35,28 +43,10 @@ enum Harness {
         var ok: Bool { status == 0 }
     }
 
-    /// Runs a command to completion, killed after `timeout` seconds.
+    /// Runs a command to completion, stopped after `timeout` seconds.
     @discardableResult
     static func run(_ args: [String], timeout: Double = 30) throws -> Output {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = args
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let deadline = Date().addingTimeInterval(timeout)
-        // Read while waiting so a chatty command cannot fill the pipe and stall.
-        let o = Collected(), e = Collected()
-        let group = DispatchGroup()
-        group.enter(); DispatchQueue.global().async { o.data = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-        group.enter(); DispatchQueue.global().async { e.data = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-        while p.isRunning && Date() < deadline { usleep(10_000) }
-        if p.isRunning { kill(p.processIdentifier, SIGKILL) }
-        p.waitUntilExit()
-        group.wait()
-        return Output(status: p.terminationStatus, stdout: String(decoding: o.data, as: UTF8.self),
-                      stderr: String(decoding: e.data, as: UTF8.self))
+        try Background(args).finish(timeout: timeout)
     }
 
     /// Runs a command inside a namespace.
@@ -76,10 +66,56 @@ enum Harness {
     }
 }
 
-/// A pipe's bytes, written by one reader thread and read after `group.wait()`
-/// (which orders the two).
-private final class Collected: @unchecked Sendable {
-    var data = Data()
+/// A process running while the test does other things; its output is read
+/// as it comes so it can never stall on a full pipe.
+final class Background: @unchecked Sendable {
+    let process = Process()
+    private let lock = NSLock()
+    private var out = Data()
+    private var err = Data()
+    private let done = DispatchGroup()
+
+    init(_ args: [String]) throws {
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = args
+        let o = Pipe(), e = Pipe()
+        process.standardOutput = o
+        process.standardError = e
+        try process.run()
+        for (pipe, isOut) in [(o, true), (e, false)] {
+            done.enter()
+            DispatchQueue.global().async {
+                while true {
+                    let chunk = pipe.fileHandleForReading.availableData
+                    if chunk.isEmpty { break }
+                    self.lock.lock()
+                    if isOut { self.out.append(chunk) } else { self.err.append(chunk) }
+                    self.lock.unlock()
+                }
+                self.done.leave()
+            }
+        }
+    }
+
+    var stdout: String { lock.lock(); defer { lock.unlock() }; return String(decoding: out, as: UTF8.self) }
+
+    func waitForLine(containing text: String, seconds: Double) -> Bool {
+        Harness.waitUntil(seconds) { stdout.contains(text) || !process.isRunning }
+            && stdout.contains(text)
+    }
+
+    /// Waits for the process (killing it after `timeout` s) and returns its output.
+    func finish(timeout: Double = 60) -> Harness.Output {
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        if process.isRunning { process.interrupt(); usleep(500_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        done.wait()
+        lock.lock(); defer { lock.unlock() }
+        return Harness.Output(status: process.terminationStatus, stdout: String(decoding: out, as: UTF8.self),
+                              stderr: String(decoding: err, as: UTF8.self))
+    }
 }
 
 /// A network namespace owned by a test; `close()` (always deferred) deletes it
@@ -106,6 +142,27 @@ final class Namespace {
     func must(_ args: [String]) throws {
         let r = try exec(args)
         guard r.ok else { throw HarnessError("in \(name): \(args.joined(separator: " ")): \(r.stderr)") }
+    }
+
+    /// A veth pair from this namespace to `other`, both ends up, named
+    /// `prefix`a… here and `prefix`b… there (unique, and within the 15 bytes
+    /// of a device name for a prefix of up to 4). `otherAddress` (CIDR), when
+    /// given, goes on the far end for the kernel there. Deleted with either namespace.
+    func veth(to other: Namespace, prefix: String, otherAddress: String? = nil) throws -> (mine: String, theirs: String) {
+        let suffix = Harness.uniqueSuffix().prefix(6)
+        let (mine, theirs) = ("\(prefix)a\(suffix)", "\(prefix)b\(suffix)")
+        try must(["ip", "link", "add", mine, "type", "veth", "peer", "name", theirs, "netns", other.name])
+        try must(["ip", "link", "set", mine, "up"])
+        if let otherAddress { try other.must(["ip", "addr", "add", otherAddress, "dev", theirs]) }
+        try other.must(["ip", "link", "set", theirs, "up"])
+        return (mine, theirs)
+    }
+
+    /// The MAC address of `device` in this namespace.
+    func mac(of device: String) throws -> String {
+        let r = try exec(["cat", "/sys/class/net/\(device)/address"])
+        guard r.ok else { throw HarnessError("in \(name): no device \(device): \(r.stderr)") }
+        return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     func close() {

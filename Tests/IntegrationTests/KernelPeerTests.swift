@@ -24,11 +24,11 @@ import Testing
         """
     }
 
-    /// The checks shared by both drivers, with rtud up and the kernel side configured in `peer`.
+    /// The checks shared by both drivers, with rtud up and the kernel side
+    /// configured in `peer`; then rtud stops on SIGTERM and its capture is checked.
     static func exercise(_ rtud: RtudProcess, peer: Namespace, kernelDevice: String) throws {
         // rtud resolved the kernel's MAC (its --probe ARP request was answered) and got the echo reply.
-        let kernelMAC = try peer.exec(["cat", "/sys/class/net/\(kernelDevice)/address"]).stdout
-            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let kernelMAC = try peer.mac(of: kernelDevice)
         #expect(rtud.waitForLog("neighbour \(kernelAddress) is at \(kernelMAC)"), "rtud did not resolve the kernel:\n\(rtud.log)")
         #expect(rtud.waitForLog("probe: echo reply from \(kernelAddress)"), "no reply to rtud's probe:\n\(rtud.log)")
 
@@ -44,6 +44,10 @@ import Testing
         // The kernel resolved rtud by ARP.
         let neigh = try peer.exec(["ip", "neigh", "show", rtudAddress]).stdout
         #expect(neigh.contains("lladdr"), "kernel has no ARP entry for rtud: \(neigh)")
+
+        #expect(rtud.stop() == 0, "rtud did not exit cleanly on SIGTERM:\n\(rtud.log)")
+        #expect(rtud.log.contains("stopped"))
+        try checkCapture(rtud.path("rtud.pcap"))
     }
 
     static func checkCapture(_ path: String) throws {
@@ -74,9 +78,6 @@ import Testing
         // rtud made the TAP; its kernel side is the peer, configured now.
         try ns.must(["ip", "addr", "add", "\(Self.kernelAddress)/24", "dev", tap])
         try Self.exercise(rtud, peer: ns, kernelDevice: tap)
-        #expect(rtud.stop() == 0, "rtud did not exit cleanly on SIGTERM:\n\(rtud.log)")
-        #expect(rtud.log.contains("stopped"))
-        try Self.checkCapture(rtud.path("rtud.pcap"))
     }
 
     @Test func afPacket() throws {
@@ -87,19 +88,12 @@ import Testing
         defer { host.close() }
         let peer = try Namespace("rtuit-peer")
         defer { peer.close() }
-        let suffix = Harness.uniqueSuffix().prefix(6)
-        let (mine, theirs) = ("rtuva\(suffix)", "rtuvb\(suffix)")
-        try host.must(["ip", "link", "add", mine, "type", "veth", "peer", "name", theirs, "netns", peer.name])
-        try host.must(["ip", "link", "set", mine, "up"])
-        try peer.must(["ip", "addr", "add", "\(Self.kernelAddress)/24", "dev", theirs])
-        try peer.must(["ip", "link", "set", theirs, "up"])
+        let (mine, theirs) = try host.veth(to: peer, prefix: "rtuv", otherAddress: "\(Self.kernelAddress)/24")
         let rtud = try RtudProcess(namespace: host, arguments: ["--probe", Self.kernelAddress]) { dir in
             Self.config(driver: "af_packet", name: "rtu0", device: mine, pcap: dir + "/rtud.pcap")
         }
         defer { rtud.cleanup() }
         #expect(rtud.waitForLog("ready"), "rtud did not start:\n\(rtud.log)")
         try Self.exercise(rtud, peer: peer, kernelDevice: theirs)
-        #expect(rtud.stop() == 0, "rtud did not exit cleanly on SIGTERM:\n\(rtud.log)")
-        try Self.checkCapture(rtud.path("rtud.pcap"))
     }
 }

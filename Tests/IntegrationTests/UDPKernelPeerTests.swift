@@ -3,6 +3,7 @@ import Testing
 
 /// Two namespaces joined by a veth: the in-process node (`udp-node`, AF_PACKET
 /// on its end) and the Linux kernel (bench/c/udptool on the other end).
+/// `close()` (always deferred) deletes both.
 final class UDPTopology {
     static let nodeAddress = "198.18.0.1"
     static let kernelAddress = "198.18.0.2"
@@ -10,51 +11,47 @@ final class UDPTopology {
     let peer: Namespace
     let nodeDevice: String
     let kernelDevice: String
-    let work: String
+    let nodeMAC: String
+    let kernelMAC: String
 
     init() throws {
-        node = try Namespace("rtuud-node")
-        peer = try Namespace("rtuud-peer")
-        let suffix = Harness.uniqueSuffix().prefix(6)
-        nodeDevice = "rtuua\(suffix)"
-        kernelDevice = "rtuub\(suffix)"
-        try node.must(["ip", "link", "add", nodeDevice, "type", "veth", "peer", "name", kernelDevice, "netns", peer.name])
-        try node.must(["ip", "link", "set", nodeDevice, "up"])
-        try peer.must(["ip", "addr", "add", "\(Self.kernelAddress)/24", "dev", kernelDevice])
-        try peer.must(["ip", "link", "set", kernelDevice, "up"])
-        // The kernel would leave UDP checksums for "hardware" to fill in
-        // (veth passes them on partial), which an AF_PACKET reader sees as wrong.
-        try peer.must(["ethtool", "-K", kernelDevice, "tx", "off"])
-        work = NSTemporaryDirectory() + "rtuud-\(Harness.uniqueSuffix())"
-        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        let node = try Namespace("rtuud-node")
+        var peer: Namespace?
+        do {
+            let p = try Namespace("rtuud-peer")
+            peer = p
+            (nodeDevice, kernelDevice) = try node.veth(to: p, prefix: "rtuu", otherAddress: "\(Self.kernelAddress)/24")
+            // The kernel would leave UDP checksums for "hardware" to fill in
+            // (veth passes them on partial), which an AF_PACKET reader sees as wrong.
+            try p.must(["ethtool", "-K", kernelDevice, "tx", "off"])
+            nodeMAC = try node.mac(of: nodeDevice)
+            kernelMAC = try p.mac(of: kernelDevice)
+        } catch {
+            node.close()
+            peer?.close()
+            throw error
+        }
+        self.node = node
+        self.peer = peer!
     }
 
-    deinit {
+    func close() {
         node.close()
         peer.close()
-        try? FileManager.default.removeItem(atPath: work)
-    }
-
-    static var root: URL {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    }
-
-    /// `udp-node` from the same build as rtud.
-    static var udpNode: String {
-        URL(fileURLWithPath: Harness.rtudBinary).deletingLastPathComponent().appendingPathComponent("udp-node").path
     }
 
     /// bench/c/udptool, built on first use.
     static let udptool: String? = {
         let out = NSTemporaryDirectory() + "rtu-udptool-\(getuid())"
-        let r = try? Harness.run(["bash", "-c", ". '\(root.path)/scripts/lib-udptool.sh' && build_udptool '\(out)' && echo \"$UDPTOOL\""])
+        let lib = Harness.packageRoot.appendingPathComponent("scripts/lib-udptool.sh").path
+        let r = try? Harness.run(["bash", "-c", ". '\(lib)' && build_udptool '\(out)' && echo \"$UDPTOOL\""])
         guard let r, r.ok else { return nil }
         return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }()
 
     /// Starts `udp-node ROLE …` in the node namespace and waits for its "ready" line (roles that listen).
     func startNode(_ role: [String], waitForReady: Bool = true, extra: [String] = []) throws -> Background {
-        let b = try Background(["ip", "netns", "exec", node.name, Self.udpNode, "--device", nodeDevice,
+        let b = try Background(["ip", "netns", "exec", node.name, Harness.builtBinary("udp-node"), "--device", nodeDevice,
                                 "--address", "\(Self.nodeAddress)/24"] + extra + role)
         if waitForReady {
             guard b.waitForLine(containing: "\"ready\"", seconds: 20) else {
@@ -64,69 +61,43 @@ final class UDPTopology {
         return b
     }
 
-    func kernel(_ args: [String], timeout: Double = 60) throws -> Harness.Output {
+    private func udptoolCommand(_ args: [String]) throws -> [String] {
         guard let tool = Self.udptool else { throw HarnessError("bench/c/udptool did not build") }
-        return try peer.exec([tool] + args, timeout: timeout)
+        return [tool] + args
     }
 
-    var nodeMAC: String {
-        (try? node.exec(["cat", "/sys/class/net/\(nodeDevice)/address"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? ""
+    /// Runs udptool in the peer namespace to completion.
+    func kernel(_ args: [String], timeout: Double = 60) throws -> Harness.Output {
+        try peer.exec(udptoolCommand(args), timeout: timeout)
     }
 
-    var kernelMAC: String {
-        (try? peer.exec(["cat", "/sys/class/net/\(kernelDevice)/address"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? ""
-    }
-}
-
-/// A process running while the test does other things; its output is read
-/// as it comes so it can never stall on a full pipe.
-final class Background: @unchecked Sendable {
-    let process = Process()
-    private let lock = NSLock()
-    private var out = Data()
-    private var err = Data()
-    private let done = DispatchGroup()
-
-    init(_ args: [String]) throws {
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = args
-        let o = Pipe(), e = Pipe()
-        process.standardOutput = o
-        process.standardError = e
-        try process.run()
-        for (pipe, isOut) in [(o, true), (e, false)] {
-            done.enter()
-            DispatchQueue.global().async {
-                while true {
-                    let chunk = pipe.fileHandleForReading.availableData
-                    if chunk.isEmpty { break }
-                    self.lock.lock()
-                    if isOut { self.out.append(chunk) } else { self.err.append(chunk) }
-                    self.lock.unlock()
-                }
-                self.done.leave()
-            }
-        }
+    /// Starts udptool in the peer namespace and returns at once.
+    func kernelInBackground(_ args: [String]) throws -> Background {
+        try Background(["ip", "netns", "exec", peer.name] + udptoolCommand(args))
     }
 
-    var stdout: String { lock.lock(); defer { lock.unlock() }; return String(decoding: out, as: UTF8.self) }
-
-    func waitForLine(containing text: String, seconds: Double) -> Bool {
-        Harness.waitUntil(seconds) { stdout.contains(text) || !process.isRunning }
-            && stdout.contains(text)
+    /// `count` datagrams of `size` bytes at `rate`/s from a kernel socket
+    /// (udptool send) to a checking udp-node sink on port 5000; the sender's
+    /// outcome and the sink's report.
+    func kernelToNode(size: Int, count: Int, rate: Int, seconds: Int) throws -> (sent: Harness.Output, received: [String: Any]) {
+        let sink = try startNode(["sink", "--port", "5000", "--count", "\(count)", "--check", "--seconds", "\(seconds)"])
+        let sent = try kernel(["send", "--dst", "\(Self.nodeAddress):5000", "--size", "\(size)", "--count", "\(count)",
+                               "--rate", "\(rate)"])
+        return (sent, lastJSON(sink.finish().stdout))
     }
 
-    /// Waits for the process (killing it after `timeout` s) and returns its output.
-    func finish(timeout: Double = 60) -> Harness.Output {
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { usleep(20_000) }
-        if process.isRunning { process.interrupt(); usleep(500_000) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
-        done.wait()
-        lock.lock(); defer { lock.unlock() }
-        return Harness.Output(status: process.terminationStatus, stdout: String(decoding: out, as: UTF8.self),
-                              stderr: String(decoding: err, as: UTF8.self))
+    /// `count` datagrams of `size` bytes at `rate`/s from udp-node (source)
+    /// to a checking kernel socket (udptool recv) on port 6000, started once
+    /// that socket is bound; both reports.
+    func nodeToKernel(size: Int, count: Int, rate: Int, seconds: Int) throws -> (sent: [String: Any], received: [String: Any]) {
+        let recv = try kernelInBackground(["recv", "--bind", "\(Self.kernelAddress):6000", "--count", "\(count)", "--check",
+                                           "--rcvbuf", "16777216", "--seconds", "\(seconds)"])
+        let bound = try Harness.waitUntil(10) { try !peer.exec(["ss", "-Hlun", "sport = :6000"]).stdout.isEmpty }
+        guard bound else { throw HarnessError("udptool recv did not bind: \(recv.finish(timeout: 1).stderr)") }
+        let source = try startNode(["source", "--to", "\(Self.kernelAddress):6000", "--size", "\(size)",
+                                    "--count", "\(count)", "--rate", "\(rate)"], waitForReady: false)
+        let sent = lastJSON(source.finish(timeout: 60).stdout)
+        return (sent, lastJSON(recv.finish(timeout: 30).stdout))
     }
 }
 
@@ -142,64 +113,51 @@ func lastJSON(_ text: String) -> [String: Any] {
 
 func int(_ dict: [String: Any], _ key: String) -> Int { (dict[key] as? NSNumber)?.intValue ?? -1 }
 
-@Suite(.serialized) struct UDPKernelPeerTests {
-    static let target = "\(UDPTopology.nodeAddress):5000"
+/// Every datagram arrived once, in sequence, with the right content.
+func expectIntact(_ report: [String: Any], count: Int, sourceLocation: SourceLocation = #_sourceLocation) {
+    #expect(int(report, "received") == count, "\(report)", sourceLocation: sourceLocation)
+    #expect(int(report, "content_errors") == 0, "\(report)", sourceLocation: sourceLocation)
+    #expect(int(report, "missing") == 0, "\(report)", sourceLocation: sourceLocation)
+}
 
+@Suite(.serialized) struct UDPKernelPeerTests {
     @Test func hundredThousandDatagramsFromTheKernelArriveIntact() throws {
         guard Harness.requireRoot("UDP against the kernel") else { return }
         let t = try UDPTopology()
-        let sink = try t.startNode(["sink", "--port", "5000", "--count", "100000", "--check", "--seconds", "60"])
-        let sent = try t.kernel(["send", "--dst", Self.target, "--size", "512", "--count", "100000", "--rate", "25000"])
+        defer { t.close() }
+        let (sent, received) = try t.kernelToNode(size: 512, count: 100_000, rate: 25_000, seconds: 60)
         #expect(sent.ok, "\(sent.stderr)")
-        let result = lastJSON(sink.finish().stdout)
-        #expect(int(result, "received") == 100_000, "\(result)")
-        #expect(int(result, "content_errors") == 0)
-        #expect(int(result, "missing") == 0)
-        #expect(int(result, "bad_checksum") == 0)
+        expectIntact(received, count: 100_000)
+        #expect(int(received, "bad_checksum") == 0)
     }
 
     @Test func hundredThousandDatagramsToTheKernelArriveIntact() throws {
         guard Harness.requireRoot("UDP against the kernel") else { return }
         let t = try UDPTopology()
-        guard let tool = UDPTopology.udptool else { Issue.record("udptool did not build"); return }
-        let recv = try Background(["ip", "netns", "exec", t.peer.name, tool, "recv", "--bind", "\(UDPTopology.kernelAddress):6000",
-                                   "--count", "100000", "--check", "--rcvbuf", "16777216", "--seconds", "60"])
-        usleep(300_000)
-        let source = try t.startNode(["source", "--to", "\(UDPTopology.kernelAddress):6000", "--size", "512",
-                                      "--count", "100000", "--rate", "25000"], waitForReady: false)
-        let sent = lastJSON(source.finish(timeout: 60).stdout)
+        defer { t.close() }
+        let (sent, received) = try t.nodeToKernel(size: 512, count: 100_000, rate: 25_000, seconds: 60)
         #expect(int(sent, "sent") == 100_000, "\(sent)")
-        let result = lastJSON(recv.finish(timeout: 30).stdout)
-        #expect(int(result, "received") == 100_000, "\(result)")
-        #expect(int(result, "content_errors") == 0)
-        #expect(int(result, "missing") == 0)
+        expectIntact(received, count: 100_000)
     }
 
     @Test func sixtyThousandByteDatagramsBothWays() throws {
         guard Harness.requireRoot("UDP against the kernel") else { return }
         let t = try UDPTopology()
-        let sink = try t.startNode(["sink", "--port", "5000", "--count", "200", "--check", "--seconds", "30"])
-        let sent = try t.kernel(["send", "--dst", Self.target, "--size", "60000", "--count", "200", "--rate", "400"])
-        #expect(sent.ok, "\(sent.stderr)")
-        let inbound = lastJSON(sink.finish().stdout)
-        #expect(int(inbound, "received") == 200, "\(inbound)")
-        #expect(int(inbound, "content_errors") == 0)
+        defer { t.close() }
+        let (sentIn, inbound) = try t.kernelToNode(size: 60_000, count: 200, rate: 400, seconds: 30)
+        #expect(sentIn.ok, "\(sentIn.stderr)")
+        expectIntact(inbound, count: 200)
+        #expect(int(inbound, "bad_checksum") == 0)
 
-        guard let tool = UDPTopology.udptool else { Issue.record("udptool did not build"); return }
-        let recv = try Background(["ip", "netns", "exec", t.peer.name, tool, "recv", "--bind", "\(UDPTopology.kernelAddress):6000",
-                                   "--count", "200", "--check", "--rcvbuf", "16777216", "--seconds", "30"])
-        usleep(300_000)
-        let source = try t.startNode(["source", "--to", "\(UDPTopology.kernelAddress):6000", "--size", "60000",
-                                      "--count", "200", "--rate", "400"], waitForReady: false)
-        _ = source.finish()
-        let outbound = lastJSON(recv.finish(timeout: 30).stdout)
-        #expect(int(outbound, "received") == 200, "\(outbound)")
-        #expect(int(outbound, "content_errors") == 0)
+        let (sentOut, outbound) = try t.nodeToKernel(size: 60_000, count: 200, rate: 400, seconds: 30)
+        #expect(int(sentOut, "sent") == 200, "\(sentOut)")
+        expectIntact(outbound, count: 200)
     }
 
     @Test func aKernelSocketSeesPortUnreachable() throws {
         guard Harness.requireRoot("UDP against the kernel") else { return }
         let t = try UDPTopology()
+        defer { t.close() }
         let sink = try t.startNode(["sink", "--port", "5000", "--seconds", "10"])
         defer { _ = sink.finish(timeout: 1) }
         // A connected kernel socket gets ECONNREFUSED once the ICMP error arrives (RFC 1122 §4.1.3.3).
@@ -222,22 +180,33 @@ func int(_ dict: [String: Any], _ key: String) -> Int { (dict[key] as? NSNumber)
     @Test func aFloodToOneSocketDoesNotStopAnother() throws {
         guard Harness.requireRoot("UDP against the kernel") else { return }
         let t = try UDPTopology()
-        // Both sockets best-effort, so only LRP's separate channels keep them apart.
-        let node = try t.startNode(["streams", "--stream", "5001:1000000:512", "--flood-port", "5009", "--seconds", "4"],
-                                   extra: ["--no-reservations"])
-        guard let tool = UDPTopology.udptool else { Issue.record("udptool did not build"); return }
-        let flood = try Background(["ip", "netns", "exec", t.peer.name, tool, "flood", "--ifname", t.kernelDevice,
-                                    "--src-mac", t.kernelMAC, "--dst-mac", t.nodeMAC,
-                                    "--src", "\(UDPTopology.kernelAddress):7000", "--dst", "\(UDPTopology.nodeAddress):5009",
-                                    "--size", "64", "--seconds", "6"])
+        defer { t.close() }
+        // Both sockets best-effort, so only LRP's separate channels keep them
+        // apart. Channels of 64 frames: the flood overfills its channel
+        // whenever its upcall waits 0.2 ms, while the paced stream's lasts 32 ms.
+        // The node counts over 4 s from 2 s after it starts binding: binding
+        // took up to 1.5 s here, and the senders start once it is ready.
+        let node = try t.startNode(["streams", "--stream", "5001:1000000:512", "--flood-port", "5009", "--seconds", "4",
+                                    "--warmup", "2"],
+                                   extra: ["--no-reservations", "--channel", "64"])
+        // The kernel knows the node's MAC beforehand: an ARP request sent next
+        // to the flood can be lost in the AF_PACKET ring the flood overfills,
+        // and the kernel asks again only a second later.
+        try t.peer.must(["ip", "neigh", "replace", UDPTopology.nodeAddress, "lladdr", t.nodeMAC, "dev", t.kernelDevice,
+                         "nud", "permanent"])
+        let flood = try t.kernelInBackground(["flood", "--ifname", t.kernelDevice, "--src-mac", t.kernelMAC, "--dst-mac", t.nodeMAC,
+                                              "--src", "\(UDPTopology.kernelAddress):7000", "--dst", "\(UDPTopology.nodeAddress):5009",
+                                              "--size", "64", "--seconds", "7"])
         let paced = try t.kernel(["send", "--dst", "\(UDPTopology.nodeAddress):5001", "--size", "512", "--rate", "2000",
-                                  "--count", "12000"])
+                                  "--count", "14000"])
         let flooded = lastJSON(flood.finish(timeout: 20).stdout)
         let result = lastJSON(node.finish(timeout: 20).stdout)
         #expect(paced.ok)
         let streams = result["streams"] as? [[String: Any]] ?? []
         let victim = streams.first { int($0, "port") == 5001 } ?? [:]
         let hog = streams.first { int($0, "port") == 5009 } ?? [:]
+        // Without an overflowing channel the victim's survival would show nothing.
+        #expect(int(hog, "channel_dropped") > 0, "the flood never filled its channel: \(hog); sender \(flooded)")
         // 4 s of a 2000/s stream inside the node's window; allow one interval of edge effects.
         #expect(int(victim, "received") >= 7_800, "victim \(victim); flood \(hog); sender \(flooded)")
         #expect(int(hog, "received") > int(victim, "received"), "the flood was not delivered at all: \(hog)")
