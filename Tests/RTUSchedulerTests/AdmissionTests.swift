@@ -69,9 +69,18 @@ import Testing
     }
 
     @Test func bestEffortSliceCountsAsBlocking() throws {
+        // U = 0.95 fits; the slice a best-effort upcall may still be in adds
+        // to the response time: R = 950 µs + 100 µs > 1 ms, by 50 µs.
         var tight = AdmissionModel(policy: AdmissionPolicy(cores: 1, utilizationCapPPM: 1_000_000,
                                                            bestEffortSlice: 100 * us))
-        #expect(throws: AdmissionError.self) { try tight.admit(spec("a", 1 * ms, 950 * us)) }
+        let error = #expect(throws: AdmissionError.self) { try tight.admit(spec("a", 1 * ms, 950 * us)) }
+        guard case let .refused(r) = error else { Issue.record("wrong error \(String(describing: error))"); return }
+        guard case let .deadlineMiss(_, name, responseTime, deadline) = r.cause else {
+            Issue.record("refused for \(r.cause), not for blocking"); return
+        }
+        #expect(name == "a" && responseTime == 1_050 * us && deadline == 1 * ms)
+        #expect(r.excess == 50 * us)
+        #expect(r.largestFittingBudget == 900 * us)
         var loose = AdmissionModel(policy: AdmissionPolicy(cores: 1, utilizationCapPPM: 1_000_000,
                                                            bestEffortSlice: 50 * us))
         try loose.admit(spec("a", 1 * ms, 950 * us))

@@ -114,13 +114,24 @@ import Testing
 
     @Test func bestEffortEntriesAreServedRoundRobin() {
         let h = Harness(slice: 100 * us)
-        let a = h.add("a", kind: .bestEffort, cost: 100 * us, body: nil)
-        let b = h.add("b", kind: .bestEffort, cost: 100 * us, body: nil)
+        let clock = h.clock
+        // Each has three slices of work: served in turn, not one until done.
+        func threeSlices() -> ClosureUpcall {
+            var calls = 0
+            return ClosureUpcall { _ in
+                calls += 1
+                clock.advance(by: 100 * us)
+                return calls < 3 ? .moreWork : .done
+            }
+        }
+        let a = h.add("a", kind: .bestEffort, body: threeSlices())
+        let b = h.add("b", kind: .bestEffort, body: threeSlices())
         a.trigger?.signal()
         b.trigger?.signal()
-        h.step()
-        h.step()
+        for _ in 0..<6 { h.step() }
         #expect(Set(h.ran) == [a.id, b.id])
+        #expect(h.ran.count == 6)
+        #expect(zip(h.ran, h.ran.dropFirst()).allSatisfy { $0 != $1 }, "not alternating: \(h.ran)")
         #expect(h.step() == .idle(wakeAt: nil))  // both returned .done
     }
 
@@ -181,7 +192,8 @@ import Testing
     @Test func commandsChangeAndRemoveEntriesBetweenUpcalls() {
         let h = Harness()
         let a = h.add("a", period: 1 * ms)
-        let b = h.add("b", period: 2 * ms)
+        var bBatches: [Int] = []
+        let b = h.add("b", period: 2 * ms, body: ClosureUpcall { ctx in bBatches.append(ctx.batch); return .done })
         #expect(h.core.priorityOrder == [a.id, b.id])
         let ring = SPSCRing<CoreCommand>(capacity: 4)
         #expect(ring.push(.change(b.id, period: 500 * us, budget: 50 * us, batch: 4)))
@@ -189,13 +201,16 @@ import Testing
         while let c = ring.pop() { h.core.apply(c) }
         #expect(h.core.priorityOrder == [b.id])
         var batches: [Int] = []
-        h.add("c", period: 100 * us, budget: 10 * us, batch: 2,
-              body: ClosureUpcall { ctx in batches.append(ctx.batch); return .done })
+        let c = h.add("c", period: 100 * us, budget: 10 * us, batch: 2,
+                      body: ClosureUpcall { ctx in batches.append(ctx.batch); return .done })
         h.step()
         h.step()
-        #expect(h.ran.last == b.id)
+        #expect(h.ran == [c.id, b.id])
         #expect(batches == [2])
+        #expect(bBatches == [4])  // the change reached b
         #expect(h.core.count == 2)
+        h.run(until: 2 * ms)
+        #expect(b.stats.snapshot().releases == 4)  // every 500 µs, not every 2 ms
     }
 
     @Test func invocationsAreMeasuredAgainstTheBudget() {

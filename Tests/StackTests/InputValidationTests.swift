@@ -20,10 +20,8 @@ import Wire
         f.withUnsafeMutableBytes { b in
             source.store(into: b, at: 26)
             destination.store(into: b, at: 30)
-            let c = Checksum.compute(UnsafeRawBufferPointer(rebasing: b[14 ..< 34]))
-            b[24] = UInt8(c >> 8)
-            b[25] = UInt8(c & 0xFF)
         }
+        refill(&f)
         f.replaceSubrange(34..., with: payload)
         return f
     }
@@ -74,7 +72,7 @@ import Wire
         #expect(h.b.counters.totalDrops == 1)
     }
 
-    /// Recomputes the IPv4 header checksum after a test changed a field.
+    /// Computes the IPv4 header checksum anew (after a test changed a field).
     static func refill(_ f: inout [UInt8]) {
         f[24] = 0; f[25] = 0
         f.withUnsafeMutableBytes { b in
