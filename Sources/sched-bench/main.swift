@@ -80,7 +80,6 @@ let plan: [RTUPlan] =
     }
 
 struct Result {
-    var label: String
     var policy: ThreadPolicy
     var loaded: Bool
     var releases: UInt64 = 0
@@ -104,7 +103,7 @@ func percentile(_ sorted: [Int64], _ q: Double) -> Int64 {
     return sorted[max(0, idx)]
 }
 
-func runConfiguration(_ label: String, policy: ThreadPolicy, loaded: Bool, options: Options) throws -> Result {
+func runConfiguration(policy: ThreadPolicy, loaded: Bool, options: Options) throws -> Result {
     var config = SchedulerConfiguration(cpus: [options.cpu])
     config.policy = policy
     config.priority = options.priority
@@ -128,7 +127,7 @@ func runConfiguration(_ label: String, policy: ThreadPolicy, loaded: Bool, optio
     let steal1 = stealTicks(cpu: options.cpu)
     for (_, h, _) in handles { try runtime.remove(h.id) }
     runtime.waitUntilApplied()
-    var r = Result(label: label, policy: runtime.effectivePolicies.first ?? policy, loaded: loaded)
+    var r = Result(policy: runtime.effectivePolicies.first ?? policy, loaded: loaded)
     r.stealMs = (steal1 - steal0) * 1000 / Int64(sysconf(Int32(_SC_CLK_TCK)))
     let core = runtime.coreStatistics(0)
     r.overhead = core.overheadPerInvocation
@@ -198,30 +197,40 @@ func decisionCost() -> Double {
     return Double(rtu_sched_monotonic_ns() - start) / Double(invocations)
 }
 
-/// Baseline for the overhead figure: thread CPU time of a bare
-/// clock_nanosleep(TIMER_ABSTIME) sleep/wake cycle (1000 × 500 µs) on a
-/// pinned SCHED_FIFO thread: the part of the dispatcher's per-invocation
-/// cost that is the kernel's (and the hypervisor's), not the dispatcher's.
-func bareWakeCost(cpu: Int, priority: Int32) -> Int64 {
-    final class Box: @unchecked Sendable { var value: Int64 = 0 }  // written before signal, read after wait
-    let result = Box()
+/// A thread's result, written before it signals and read after the wait.
+final class ResultBox<T>: @unchecked Sendable { var value: T? }
+
+/// Runs `body` on a new thread pinned to `cpu` at SCHED_FIFO `priority`
+/// with a 1 ns timer slack (the dispatcher's set-up) and returns its result.
+func onPinnedFIFOThread<T>(cpu: Int, priority: Int32, _ body: @escaping () -> T) -> T {
+    let box = ResultBox<T>()
     let done = DispatchSemaphore(value: 0)
     let thread = Thread {
         _ = rtu_sched_pin_self(Int32(cpu))
         _ = rtu_sched_set_fifo_self(priority)
         _ = rtu_sched_set_timerslack_self(1)
+        box.value = body()
+        done.signal()
+    }
+    thread.start()
+    done.wait()
+    return box.value!
+}
+
+/// Baseline for the overhead figure: thread CPU time of a bare
+/// clock_nanosleep(TIMER_ABSTIME) sleep/wake cycle (1000 × 500 µs) on a
+/// pinned SCHED_FIFO thread: the part of the dispatcher's per-invocation
+/// cost that is the kernel's (and the hypervisor's), not the dispatcher's.
+func bareWakeCost(cpu: Int, priority: Int32) -> Int64 {
+    onPinnedFIFOThread(cpu: cpu, priority: priority) {
         let cpu0 = rtu_sched_thread_cpu_ns()
         var t = rtu_sched_monotonic_ns()
         for _ in 0..<1000 {
             t += 500_000
             _ = rtu_sched_sleep_until(t)
         }
-        result.value = (rtu_sched_thread_cpu_ns() - cpu0) / 1000
-        done.signal()
+        return (rtu_sched_thread_cpu_ns() - cpu0) / 1000
     }
-    thread.start()
-    done.wait()
-    return result.value
 }
 
 /// Control experiment: a bare pinned SCHED_FIFO thread (no dispatcher, no
@@ -230,13 +239,7 @@ func bareWakeCost(cpu: Int, priority: Int32) -> Int64 {
 /// if the bare thread sees them too, the stalls are the machine's, not the
 /// dispatcher's. Returns sorted lateness samples.
 func bareSleeperLateness(cpu: Int, priority: Int32, seconds: Double) -> [Int64] {
-    final class Box: @unchecked Sendable { var samples: [Int64] = [] }  // written before signal, read after wait
-    let box = Box()
-    let done = DispatchSemaphore(value: 0)
-    let thread = Thread {
-        _ = rtu_sched_pin_self(Int32(cpu))
-        _ = rtu_sched_set_fifo_self(priority)
-        _ = rtu_sched_set_timerslack_self(1)
+    onPinnedFIFOThread(cpu: cpu, priority: priority) {
         let n = Int(seconds * 1_000)
         var samples = [Int64](repeating: 0, count: n)
         var t = rtu_sched_monotonic_ns()
@@ -247,12 +250,8 @@ func bareSleeperLateness(cpu: Int, priority: Int32, seconds: Double) -> [Int64] 
             samples[i] = now - t
             if now - t > 1_000_000 { t += ((now - t) / 1_000_000) * 1_000_000 }  // skip, like the dispatcher
         }
-        box.samples = samples.sorted()
-        done.signal()
+        return samples.sorted()
     }
-    thread.start()
-    done.wait()
-    return box.samples
 }
 
 func describeBare(_ label: String, _ s: [Int64]) -> String {
@@ -280,7 +279,7 @@ print("bare clock_nanosleep sleep/wake cycle on SCHED_FIFO: \(bareWakeCost(cpu: 
 var results: [Result] = []
 var bare: [String] = []
 for policy in [ThreadPolicy.fifo, .other] {
-    results.append(try runConfiguration("idle", policy: policy, loaded: false, options: options))
+    results.append(try runConfiguration(policy: policy, loaded: false, options: options))
 }
 bare.append(describeBare("idle", bareSleeperLateness(cpu: options.cpu, priority: options.priority,
                                                      seconds: options.seconds / 2)))
@@ -288,7 +287,7 @@ let load = try startLoad(hogs: options.hogs, seconds: Int(options.seconds * 3) +
 Thread.sleep(forTimeInterval: 1)
 defer { if load.isRunning { load.terminate(); load.waitUntilExit() } }
 for policy in [ThreadPolicy.fifo, .other] {
-    results.append(try runConfiguration("stress-ng --cpu \(options.hogs)", policy: policy, loaded: true, options: options))
+    results.append(try runConfiguration(policy: policy, loaded: true, options: options))
 }
 bare.append(describeBare("stress-ng", bareSleeperLateness(cpu: options.cpu, priority: options.priority,
                                                           seconds: options.seconds / 2)))

@@ -81,16 +81,14 @@ func fill(_ buffer: UnsafeMutableRawBufferPointer, seed: UInt64) {
     }
 }
 
+/// Ethernet (14) + IPv4 without options (20) + UDP (8): where buildUDP puts the payload.
+let udpPayloadOffset = 14 + 20 + 8
+
+/// A UDP frame with `payload` bytes of data, headers written by `buildUDP`.
 func makeUDPFrame(payload: Int) -> UnsafeMutableRawBufferPointer {
-    let eth = EthernetRepr(destination: macB, source: macA, etherType: .ipv4)
-    let udp = UDPRepr(sourcePort: 40000, destinationPort: 5000, payloadLength: payload)
-    let ip = IPv4Repr(source: ipA, destination: ipB, protocol: .udp, payloadLength: udp.bufferLength, identification: 7)
-    let frame = UnsafeMutableRawBufferPointer.allocate(byteCount: eth.headerLength + ip.bufferLength, alignment: 64)
-    let l4 = UnsafeMutableRawBufferPointer(rebasing: frame[(eth.headerLength + ip.headerLength)...])
-    fill(UnsafeMutableRawBufferPointer(rebasing: l4[udp.headerLength...]), seed: UInt64(payload))
-    udp.emit(into: l4, source: ipA, destination: ipB)
-    ip.emit(into: UnsafeMutableRawBufferPointer(rebasing: frame[eth.headerLength...]))
-    eth.emit(into: frame)
+    let frame = UnsafeMutableRawBufferPointer.allocate(byteCount: udpPayloadOffset + payload, alignment: 64)
+    fill(UnsafeMutableRawBufferPointer(rebasing: frame[udpPayloadOffset...]), seed: UInt64(payload))
+    _ = buildUDP(frame, payload: payload)
     return frame
 }
 

@@ -76,7 +76,7 @@ static void pool_init(void) {
     nfree = SLOTS;
 }
 
-static int packet_socket(const char *ifname) {
+static int packet_socket(void) {
     int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK, 0);
     if (fd < 0) die("socket");
     return fd;
@@ -107,7 +107,7 @@ static void report(long long frames, double t0, double c0, double busy) {
 
 static int rx_packet(const char *ifname, const char *mac, double secs) {
     pool_init();
-    int fd = packet_socket(ifname);
+    int fd = packet_socket();
     char expr[128];
     snprintf(expr, sizeof expr, "ether dst %s or ether broadcast", mac);
     pcap_t *p = pcap_open_dead(DLT_EN10MB, 65535);
@@ -246,13 +246,13 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "rx-tap")) return rx_tap(argv[2], atof(argv[3]));
     if (!strcmp(mode, "tx-tap")) return send_loop(tap_attach(argv[2]), mac, atof(argv[3]), 1);
     if (!strcmp(mode, "tx-packet")) {
-        int fd = packet_socket(argv[2]);
+        int fd = packet_socket();
         packet_bind(fd, argv[2]);
         return send_loop(fd, mac, atof(argv[3]), 0);
     }
     if (!strcmp(mode, "gen") && argc == 5) {
         parse_mac(argv[3], mac);
-        int fd = packet_socket(argv[2]);
+        int fd = packet_socket();
         packet_bind(fd, argv[2]);
         return send_loop(fd, mac, atof(argv[4]), 0);
     }

@@ -1,7 +1,9 @@
-// Counting allocator, LD_PRELOADed into link-bench: every malloc-family call
-// bumps one atomic counter, then forwards to glibc's own implementation
-// (__libc_*). link-bench finds `rtu_malloc_count` with dlsym and reads it
-// around its measured loops; without the preload it reports "n/a".
+// Counting allocator, LD_PRELOADed into link-bench and alloc-check (the
+// integration test AllocationTests): every malloc-family call bumps one
+// atomic counter, then forwards to glibc's own implementation (__libc_*).
+// The programs find `rtu_malloc_count` with dlsym and read it around their
+// measured loops; without the preload link-bench reports "n/a" and
+// alloc-check refuses to run.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stddef.h>
