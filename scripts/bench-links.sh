@@ -17,9 +17,10 @@ VA="rlba$SUF" VB="rlbb$SUF" TAP="rlbt$SUF"
 OURMAC=02:00:c6:12:09:01
 GEN_PID=""
 
+. scripts/lib-netns.sh
 cleanup() {
     [ -n "$GEN_PID" ] && kill "$GEN_PID" 2>/dev/null || true
-    ip netns del "$NS" 2>/dev/null || true
+    netns_cleanup
     rm -rf "$OUT"
 }
 trap cleanup EXIT INT TERM
@@ -31,18 +32,13 @@ BENCH="$(swift build -c release --scratch-path "$SCRATCH" --show-bin-path)/link-
 gcc -O2 -Wall -o "$OUT/linkloop" bench/c/linkloop.c -lpcap
 gcc -O2 -Wall -shared -fPIC -o "$OUT/malloc_count.so" bench/c/malloc_count.c
 
-ip netns add "$NS"
+netns_add "$NS"
+veth "$NS" "$VA" "$NS" "$VB"
 ipn() { ip -n "$NS" "$@"; }
-ipn link set lo up
-ipn link add "$VA" type veth peer name "$VB"
-ipn link set "$VA" up
-ipn link set "$VB" up
 ipn tuntap add dev "$TAP" mode tap
 # A deep TAP queue, so the receive drain measures the reader, not the queue size.
 ipn link set "$TAP" txqueuelen 65536
 ipn link set "$TAP" up
-# Quiet links: no IPv6 autoconfiguration noise during the runs.
-ip netns exec "$NS" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 || true
 
 inns() { ip netns exec "$NS" "$@"; }
 field() { sed -n "s/.*$1=\([^ ]*\).*/\1/p"; }
@@ -57,7 +53,7 @@ run() {
     fi
 }
 
-# with_gen IF DST: starts the generator on CPU 0 for longer than one run.
+# start_gen IF DST: starts the generator on CPU 0 for longer than one run.
 start_gen() {
     inns taskset -c 0 "$OUT/linkloop" gen "$1" "$2" $((SECS + 2)) >/dev/null &
     GEN_PID=$!
@@ -67,7 +63,7 @@ stop_gen() { kill "$GEN_PID" 2>/dev/null || true; wait "$GEN_PID" 2>/dev/null ||
 
 declare -A RATE MED CPUNS ALLOCS DROPS
 median() { tr ' ' '\n' | grep . | sort -n | awk '{v[NR]=$1} END{ if (NR%2) print v[(NR+1)/2]; else printf "%d\n", (v[NR/2]+v[NR/2+1])/2 }'; }
-measure() {  # name mode args... (gen: "gen IF" or "-")
+measure() {  # NAME gen IF MODE ARGS... (a generator feeds IF) or NAME - - MODE ARGS...
     local name=$1 gen=$2 gen_if=$3; shift 3
     [[ -n "${ONLY:-}" && "$name" != $ONLY ]] && return 0
     local best_s=0 best_c=0 all_s="" all_c=""

@@ -71,12 +71,13 @@ stop_stress() {
         STRESS_PID=""
     fi
 }
+. scripts/lib-netns.sh
 cleanup() {
     local rc=$?
     stop_stress
     for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
     for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-    for ns in "$NSN" "$NSP" "$NSK"; do ip netns del "$ns" 2>/dev/null || true; done
+    netns_cleanup
     rm -rf "$TMP"
     exit $rc
 }
@@ -96,22 +97,16 @@ RESULTS="$OUT/results.jsonl"
 : >"$RESULTS"
 
 # ---- topology ----
-for ns in "$NSN" "$NSP" "$NSK"; do
-    ip netns add "$ns"
-    ip -n "$ns" link set lo up
-    ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-done
-ip -n "$NSN" link add "$A" type veth peer name "$B" netns "$NSP"
-ip -n "$NSK" link add "$C" type veth peer name "$D" netns "$NSP"
-ip -n "$NSN" link set "$A" up
+netns_add "$NSN" "$NSP" "$NSK"
+veth "$NSN" "$A" "$NSP" "$B"
+veth "$NSK" "$C" "$NSP" "$D"
 ip -n "$NSN" route add blackhole 198.18.0.0/15
 ip -n "$NSP" addr add "$PEER_IP/24" dev "$B"
 ip -n "$NSP" addr add 198.18.1.2/24 dev "$D"
 ip -n "$NSK" addr add "$KERN_IP/24" dev "$C"
-for dev in "$B" "$D"; do ip -n "$NSP" link set "$dev" up; ip netns exec "$NSP" ethtool -K "$dev" tx off >/dev/null; done
-ip -n "$NSK" link set "$C" up
-AMAC=$(ip netns exec "$NSN" cat "/sys/class/net/$A/address")
-BMAC=$(ip netns exec "$NSP" cat "/sys/class/net/$B/address")
+for dev in "$B" "$D"; do ip netns exec "$NSP" ethtool -K "$dev" tx off >/dev/null; done
+AMAC=$(mac_of "$NSN" "$A")
+BMAC=$(mac_of "$NSP" "$B")
 
 # arrays, not functions: a background job started from one is then the tool itself (ip execs
 # into `timeout`), so its pid is the one to signal
@@ -169,12 +164,7 @@ start_node() {
     "${INN[@]}" timeout "$limit" taskset -c 1 "$NODE" --device "$A" --address "$NODE_IP/24" "$@" >"$out" 2>"$out.err" &
     NODE_PID=$!
     PIDS+=("$NODE_PID")
-    local i
-    for ((i = 0; i < 200; i++)); do
-        grep -q '"ready"' "$out" 2>/dev/null && return 0
-        kill -0 "$NODE_PID" 2>/dev/null || break
-        sleep 0.05
-    done
+    wait_for_text "$out" '"ready"' 10 "$NODE_PID" && return 0
     echo "bench-udp: udp-node did not become ready: $*" >&2
     cat "$out.err" >&2
     return 1
@@ -198,6 +188,31 @@ flood() {  # flood PORT SIZE SECONDS [extra udptool options]: the command, in ar
         --src "$PEER_IP:7000" --dst "$NODE_IP:$port" --size "$size" --seconds "$secs" "$@")
 }
 order() { if (($1 % 2)); then echo "$3 $2"; else echo "$2 $3"; fi; }   # alternate who goes first
+
+# flooded_sink SIZE WORK_NS [flood options]: udp-node sink on port 5000, spending WORK_NS per
+# datagram in the receiving thread, under a SIZE-byte flood (SCHED_FIFO, CPU 0) for SECS; the
+# node's report in $rcv (pid in rpid, still to be finished), the flood's in $fl, CPU snapshots
+# c0/c1 around the flood.
+flooded_sink() {
+    local size=$1 work=$2; shift 2
+    start_node "$rcv" $((LONG + 10)) sink --port 5000 --seconds "$LONG" --idle-timeout 1 --work-ns "$work"
+    rpid=$NODE_PID
+    flood 5000 "$size" "$SECS" --fifo 50 --cpu 0 "$@"
+    c0=$(cpu_snap "$rpid"); "${FLOOD[@]}" >"$fl"; c1=$(cpu_snap "$rpid")
+}
+# flooded_upcall SIZE WORK_NS [flood options]: the same with the datagrams consumed in the flood
+# port's upcall on the core (udp-node streams --flood-port); CPU snapshots inside its window.
+flooded_upcall() {
+    local size=$1 work=$2 fpid; shift 2
+    start_node "$rcv" $((LONG + 10)) streams --flood-port 5000 --seconds "$SECS" --warmup 0.5 --work-ns "$work"
+    rpid=$NODE_PID
+    # the node counts from 0.5 s after "ready" for SECS seconds (and exits 0.5 s after); cover that window
+    flood 5000 "$size" "$(awk -v s="$SECS" 'BEGIN{print s + 1}')" --fifo 50 --cpu 0 "$@"
+    spawn "$fl" "${FLOOD[@]}"
+    fpid=$BG_PID
+    sleep 0.6; c0=$(cpu_snap "$rpid"); sleep "$(awk -v s="$SECS" 'BEGIN{print s - 0.6}')"; c1=$(cpu_snap "$rpid")
+    finish "$fpid"
+}
 LONG=$((${SECS%.*} + 8))
 
 echo "bench-udp: ${ROUNDS} rounds, ${SECS} s per run; load average $(loadavg); results in $RESULTS" >&2
@@ -243,22 +258,8 @@ if want cap; then
             for impl in $(order $r rtud-sink rtud-upcall) linkloop; do
                 fl="$TMP/flood.json" rcv="$TMP/recv.json"
                 case $impl in
-                rtud-sink)
-                    start_node "$rcv" $((LONG + 10)) sink --port 5000 --seconds "$LONG" --idle-timeout 1
-                    rpid=$NODE_PID
-                    flood 5000 $size "$SECS" --fifo 50 --cpu 0
-                    c0=$(cpu_snap "$rpid"); "${FLOOD[@]}" >"$fl"; c1=$(cpu_snap "$rpid")
-                    ;;
-                rtud-upcall)
-                    start_node "$rcv" $((LONG + 10)) streams --flood-port 5000 --seconds "$SECS" --warmup 0.5
-                    rpid=$NODE_PID
-                    # the node counts from 0.5 s after "ready" for SECS seconds; cover that window
-                    flood 5000 $size "$(awk -v s="$SECS" 'BEGIN{print s + 1}')" --fifo 50 --cpu 0
-                    spawn "$fl" "${FLOOD[@]}"
-                    fpid=$BG_PID
-                    sleep 0.6; c0=$(cpu_snap "$rpid"); sleep "$(awk -v s="$SECS" 'BEGIN{print s - 0.6}')"; c1=$(cpu_snap "$rpid")
-                    finish "$fpid"
-                    ;;
+                rtud-sink) flooded_sink $size 0 ;;
+                rtud-upcall) flooded_upcall $size 0 ;;
                 linkloop)
                     # bench-links' receive loop: sleeps 50 ms while the ring fills, then drains it;
                     # frames/busy is its drain rate, frames/seconds what it took in.
@@ -323,21 +324,7 @@ fi
 overload_run() {  # overload_run CONSUMER RATE (0: unpaced); records one run
     local consumer=$1 rate=$2 fl="$TMP/flood.json" rcv="$TMP/recv.json" ropt=()
     [ "$rate" != 0 ] && ropt=(--rate "$rate")
-    if [ "$consumer" = app ]; then
-        start_node "$rcv" $((LONG + 10)) sink --port 5000 --seconds "$LONG" --idle-timeout 1 --work-ns "$WORK"
-        rpid=$NODE_PID
-        flood 5000 64 "$SECS" --fifo 50 --cpu 0 "${ropt[@]}"
-        c0=$(cpu_snap "$rpid"); "${FLOOD[@]}" >"$fl"; c1=$(cpu_snap "$rpid")
-    else
-        start_node "$rcv" $((LONG + 10)) streams --flood-port 5000 --seconds "$SECS" --warmup 0.5 --work-ns "$WORK"
-        rpid=$NODE_PID
-        flood 5000 64 "$(awk -v s="$SECS" 'BEGIN{print s + 1}')" --fifo 50 --cpu 0 "${ropt[@]}"
-        spawn "$fl" "${FLOOD[@]}"
-        fpid=$BG_PID
-        # CPU over the inside of the node's window (it exits 0.5 s after the window)
-        sleep 0.6; c0=$(cpu_snap "$rpid"); sleep "$(awk -v s="$SECS" 'BEGIN{print s - 0.6}')"; c1=$(cpu_snap "$rpid")
-        finish "$fpid"
-    fi
+    if [ "$consumer" = app ]; then flooded_sink 64 "$WORK" "${ropt[@]}"; else flooded_upcall 64 "$WORK" "${ropt[@]}"; fi
     finish "$rpid"
     local rx
     rx=$(jlast "$rcv")

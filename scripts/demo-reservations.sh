@@ -20,24 +20,23 @@ NODE=$(swift build -c release --show-bin-path)/udp-node
 work=$(mktemp -d)
 . scripts/lib-udptool.sh
 build_udptool "$work" >/dev/null
+. scripts/lib-netns.sh
 
 n="rtures-n-$$"; p="rtures-p-$$"; a="rtra$$"; b="rtrb$$"
-pids=()
+pids=()   # what the run in progress started
 cleanup() {
   for q in "${pids[@]}"; do kill "$q" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  ip netns del "$n" 2>/dev/null || true
-  ip netns del "$p" 2>/dev/null || true
+  netns_cleanup
   rm -rf "$work"
 }
 trap cleanup EXIT
-ip netns add "$n"; ip netns add "$p"
-ip -n "$n" link add "$a" type veth peer name "$b" netns "$p"
-ip -n "$n" link set "$a" up; ip -n "$n" link set lo up
-ip -n "$p" addr add 198.18.0.2/24 dev "$b"; ip -n "$p" link set "$b" up; ip -n "$p" link set lo up
+netns_add "$n" "$p"
+veth "$n" "$a" "$p" "$b"
+ip -n "$p" addr add 198.18.0.2/24 dev "$b"
 ip netns exec "$p" ethtool -K "$b" tx off >/dev/null
-mac_n=$(ip netns exec "$n" cat "/sys/class/net/$a/address")
-mac_p=$(ip netns exec "$p" cat "/sys/class/net/$b/address")
+mac_n=$(mac_of "$n" "$a")
+mac_p=$(mac_of "$p" "$b")
 
 # port:bits/s:message size — 120 + 80 Mbit/s of 1472-byte and 16 Mbit/s of 512-byte messages.
 streams=(5001:120000000:1472 5002:80000000:1472 5003:16000000:512)
@@ -49,9 +48,11 @@ run() {   # run NAME [udp-node options…]
   ip netns exec "$n" "$NODE" --device "$a" --address 198.18.0.1/24 "$@" streams "${args[@]}" \
       --flood-port 5009 --seconds "$seconds" --warmup 2 >"$work/$name.json" 2>"$work/$name.err" &
   local node=$!
-  for _ in $(seq 100); do grep -q ready "$work/$name.json" 2>/dev/null && break; sleep 0.1; done
-  grep -q ready "$work/$name.json" || { cat "$work/$name.err"; echo "udp-node did not start"; exit 1; }
-  stress-ng --cpu 8 --timeout "$((seconds + 4))s" >/dev/null 2>&1 & pids+=($!)
+  pids=("$node")
+  wait_for_text "$work/$name.json" ready 10 "$node" || { cat "$work/$name.err"; echo "udp-node did not start"; exit 1; }
+  stress-ng --cpu 8 --timeout "$((seconds + 4))s" >/dev/null 2>&1 &
+  local stress=$!
+  pids+=("$stress")
   local senders=()
   for s in "${streams[@]}"; do
     IFS=: read -r port rate size <<<"$s"
@@ -60,9 +61,11 @@ run() {   # run NAME [udp-node options…]
   done
   ip netns exec "$p" "$UDPTOOL" flood --ifname "$b" --src-mac "$mac_p" --dst-mac "$mac_n" \
       --src 198.18.0.2:7000 --dst 198.18.0.1:5009 --size 64 --seconds "$((seconds + 4))" --cpu 0 >/dev/null 2>&1 & senders+=($!)
+  pids+=("${senders[@]}")
   wait "$node" || { cat "$work/$name.err"; exit 1; }
   for q in "${senders[@]}"; do wait "$q" 2>/dev/null || true; done
-  wait "${pids[-1]}" 2>/dev/null || true
+  wait "$stress" 2>/dev/null || true
+  pids=()
 }
 
 echo "== reserved streams under load: 3 reserved UDP streams + a best-effort 64-byte flood, stress-ng --cpu 8 (4 hogs per core), ${seconds}s each"

@@ -16,19 +16,18 @@ echo "== building rtud (release)"
 swift build -c release --product rtud 2>&1 | tail -n 1
 RTUD=$(swift build -c release --show-bin-path)/rtud
 
+. scripts/lib-netns.sh
 ns="rtudemo-$$"
 work=$(mktemp -d)
 pid=""
 cleanup() {
   [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
-  ip netns del "$ns" 2>/dev/null || true
+  netns_cleanup
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-ip netns add "$ns"
-ip netns exec "$ns" ip link set lo up
-ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+netns_add "$ns"
 
 echo "== effective configuration (built-in defaults)"
 "$RTUD" --print-config | grep -vE '^\s*(#|$)'
@@ -36,8 +35,7 @@ echo "== effective configuration (built-in defaults)"
 echo "== starting rtud in namespace $ns (it creates TAP rtu0 and owns 198.18.0.1)"
 ip netns exec "$ns" "$RTUD" --pcap "$work/rtud.pcap" --probe 198.18.0.2 >"$work/rtud.log" 2>&1 &
 pid=$!
-for _ in $(seq 50); do grep -q ready "$work/rtud.log" && break; sleep 0.1; done
-grep -q ready "$work/rtud.log" || { cat "$work/rtud.log"; echo "demo: rtud did not start"; exit 1; }
+wait_for_text "$work/rtud.log" ready 5 "$pid" || { cat "$work/rtud.log"; echo "demo: rtud did not start"; exit 1; }
 
 # The kernel's side of the TAP is rtud's peer.
 ip netns exec "$ns" ip addr add 198.18.0.2/24 dev rtu0
