@@ -255,12 +255,12 @@ func echo() {
 /// Per-interval delivery counts of one stream, written by its upcall on the core.
 final class StreamMeter: @unchecked Sendable {
     static let interval: Int64 = 100_000_000
-    let start: Int64
+    /// When the window opens; set once every socket is in place (nothing counts before).
+    let start = Atomic<Int64>(.max)
     let counts: UnsafeMutablePointer<Int>
     let slots: Int
     var received = 0, bytes = 0
-    init(start: Int64, seconds: Double) {
-        self.start = start
+    init(seconds: Double) {
         slots = Int(seconds * 10) + 20
         counts = .allocate(capacity: slots)
         counts.initialize(repeating: 0, count: slots)
@@ -268,14 +268,15 @@ final class StreamMeter: @unchecked Sendable {
     func add(_ n: Int) {
         received &+= 1
         bytes &+= n
-        let t = rtu_sched_monotonic_ns()
-        guard t >= start else { return }
-        let i = Int((t - start) / Self.interval)
+        let t = rtu_sched_monotonic_ns(), from = start.load(ordering: .relaxed)
+        guard t >= from else { return }
+        let i = Int((t - from) / Self.interval)
         if i < slots { counts[i] &+= 1 }
     }
 }
 
 func streams() {
+    let setupBegan = now()
     let seconds = options.double("--seconds", 10)
     var specs: [(port: Int, reservation: UDPReservation)] = []
     for text in options.values["--stream"] ?? [] {
@@ -284,21 +285,23 @@ func streams() {
         let period = f.count > 3 ? Int64(f[3]).map { $0 * 1_000_000 } : nil
         specs.append((p, UDPReservation(bitsPerSecond: r, messageSize: s, period: period)))
     }
-    // The measured window starts after a warm-up, so senders and background
-    // load started after "ready" are running when it opens.
-    let start = now() + Int64(options.double("--warmup", 1) * 1e9)
     var meters: [(Int, StreamMeter, UDPSocket, UDPReservation?)] = []
     for spec in specs {
-        let meter = StreamMeter(start: start, seconds: seconds)
+        let meter = StreamMeter(seconds: seconds)
         let socket = bound(spec.port, name: "s\(spec.port)") { meter.add($0.payload.count) }
         do { try node.reserve(socket, spec.reservation) } catch { fail("reserve \(spec.port): \(error)") }
         meters.append((spec.port, meter, socket, spec.reservation))
     }
     if let flood = options.string("--flood-port").flatMap(Int.init) {
-        let meter = StreamMeter(start: start, seconds: seconds)
+        let meter = StreamMeter(seconds: seconds)
         let socket = bound(flood, name: "flood") { meter.add($0.payload.count); work() }
         meters.append((flood, meter, socket, nil))
     }
+    // The measured window opens a warm-up after every socket is in place, so
+    // senders and background load started on "ready" are running by then.
+    let start = now() + Int64(options.double("--warmup", 1) * 1e9)
+    for (_, meter, _, _) in meters { meter.start.store(start, ordering: .relaxed) }
+    fputs("udp-node: sockets in place \(Double(now() - setupBegan) / 1e6) ms after the role began\n", stderr)
     print(json([("mode", "ready")])); fflush(stdout)
     _ = rtu_sched_sleep_until(start + Int64(seconds * 1e9) + 500_000_000)
     var out: [RawJSON] = []
