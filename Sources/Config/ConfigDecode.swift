@@ -64,6 +64,13 @@ struct TableReader {
         return parsed(key, "one of \(options)") { E(rawValue: $0) }
     }
 
+    /// A rate: a string such as "40Mbit", or an integer number of bits per second.
+    mutating func rate(_ key: String) -> BitRate? {
+        typed(key, "a rate such as \"40Mbit\" (units bit, kbit, Mbit, Gbit)") { v in
+            v.stringValue.flatMap(BitRate.init) ?? v.integerValue.flatMap { $0 >= 0 ? BitRate(bitsPerSecond: UInt64($0)) : nil }
+        }
+    }
+
     /// The elements of a [[key]] array of tables.
     mutating func tableArray(_ key: String) -> [TOMLTable]? {
         typed(key, "an array of tables ([[\(key)]])") { v in
@@ -97,6 +104,7 @@ extension RtudConfig {
         var config = RtudConfig()
         var r = TableReader(root, path: "", diagnostics)
         if let t = r.table("daemon") { config.daemon = decodeDaemon(TableReader(t, path: "daemon", diagnostics)) }
+        if let t = r.table("limits") { config.limits = decodeLimits(TableReader(t, path: "limits", diagnostics)) }
         if let ts = r.tableArray("interface") {
             config.interfaces = ts.enumerated().map { i, t in
                 decodeInterface(TableReader(t, path: "interface[\(i)]", diagnostics))
@@ -139,6 +147,18 @@ extension RtudConfig {
         if let v = r.string("pcap") { d.pcap = v }
         r.finish()
         return d
+    }
+
+    private static func decodeLimits(_ reader: TableReader) -> LimitsConfig {
+        var r = reader
+        var l = LimitsConfig()
+        if let v = r.string("privileged_group") { l.privilegedGroup = v }
+        if let v = r.int("max_sockets_per_client") { l.maxSocketsPerClient = v }
+        if let v = r.int("max_sockets") { l.maxSockets = v }
+        if let v = r.rate("user_reservation_limit") { l.userReservationLimit = v }
+        if let v = r.bool("allow_user_sockets") { l.allowUserSockets = v }
+        r.finish()
+        return l
     }
 
     /// 0o660 (an integer) or "0660" / "660" (octal digits in a string).
@@ -204,9 +224,7 @@ extension RtudConfig {
 
     private static func decodeReservation(_ reader: TableReader) -> Reservation {
         var r = reader
-        let rate = r.typed("rate", "a rate such as \"40Mbit\" (units bit, kbit, Mbit, Gbit)") { v in
-            v.stringValue.flatMap(BitRate.init) ?? v.integerValue.flatMap { $0 >= 0 ? BitRate(bitsPerSecond: UInt64($0)) : nil }
-        }
+        let rate = r.rate("rate")
         r.require("rate", rate)
         let size = r.int("message_size")
         r.require("message_size", size)

@@ -1,74 +1,113 @@
 // Printing the effective configuration (`rtud --print-config`) as TOML that
 // parses back to an equal RtudConfig.
+//
+// The configuration is first listed as tables of (key, value) settings, then
+// formatted. The same list tells a reload which settings changed
+// (ConfigReload.swift), so a setting added here is covered there too.
+
+/// One setting as printed: its TOML key and value, or nil when it is not set.
+struct RenderedSetting {
+    var key: String
+    var value: String?
+    /// Said after "# key is not set" when the absence means something.
+    var unsetNote: String = ""
+
+    var line: String { value.map { "\(key) = \($0)" } ?? "# \(key) is not set\(unsetNote)" }
+}
+
+/// One table of the configuration as printed.
+struct RenderedTable {
+    /// "[daemon]", "[[interface]]".
+    var header: String
+    /// The key path of the table in messages: "daemon", "interface[0]".
+    var path: String
+    var settings: [RenderedSetting]
+}
 
 extension RtudConfig {
     /// The whole configuration, defaults included; settings that are not set
     /// appear as comments.
     public func renderTOML() -> String {
-        var out = ["# rtud effective configuration (defaults included)", ""]
-        out += renderDaemon()
-        for interface in interfaces { out += [""] + interface.renderTOML() }
-        out += ["", "[atm]",
-                "line_rate_cells_per_second = \(TOMLWriter.float(atm.lineRateCellsPerSecond))",
-                "cells_per_frame = \(atm.cellsPerFrame)"]
-        for socket in sockets { out += [""] + socket.renderTOML() }
-        if sockets.isEmpty { out += ["", "# no [[socket]] declared"] }
-        out += ["", "[calibration]",
-                line("udp_per_message_ns", calibration.udpPerMessageNs.map { "\($0)" }),
-                line("tcp_per_message_ns", calibration.tcpPerMessageNs.map { "\($0)" })]
+        var out = ["# rtud effective configuration (defaults included)"]
+        for table in renderedTables() {
+            if table.path == "calibration" && sockets.isEmpty { out += ["", "# no [[socket]] declared"] }
+            out += ["", table.header] + table.settings.map(\.line)
+        }
         return out.joined(separator: "\n") + "\n"
     }
 
-    private func renderDaemon() -> [String] {
-        let d = daemon
-        return ["[daemon]",
-                "control_socket = \(TOMLWriter.string(d.controlSocket))",
-                "control_socket_mode = 0o\(String(d.controlSocketMode, radix: 8))",
-                line("control_group", d.controlGroup.map(TOMLWriter.string)),
-                "rt_cores = [\(d.rtCores.map(String.init).joined(separator: ", "))]",
-                "rt_priority = \(d.rtPriority)",
-                "require_realtime = \(d.requireRealtime)",
-                "rt_utilization_cap = \(TOMLWriter.float(d.rtUtilizationCap))",
-                "best_effort_slice = \(quoted(d.bestEffortSlice))",
-                "log_level = \(quoted(d.logLevel.rawValue))",
-                line("pcap", d.pcap.map(TOMLWriter.string))]
+    /// Every table in the order printed: [daemon], [limits], each [[interface]],
+    /// [atm], each [[socket]], [calibration].
+    func renderedTables() -> [RenderedTable] {
+        var tables = [RenderedTable(header: "[daemon]", path: "daemon", settings: daemon.renderedSettings()),
+                      RenderedTable(header: "[limits]", path: "limits", settings: limits.renderedSettings())]
+        tables += interfaces.enumerated().map { i, interface in
+            RenderedTable(header: "[[interface]]", path: "interface[\(i)]", settings: interface.renderedSettings())
+        }
+        tables.append(RenderedTable(header: "[atm]", path: "atm", settings: [
+            RenderedSetting(key: "line_rate_cells_per_second", value: TOMLWriter.float(atm.lineRateCellsPerSecond)),
+            RenderedSetting(key: "cells_per_frame", value: "\(atm.cellsPerFrame)"),
+        ]))
+        tables += sockets.enumerated().map { i, socket in
+            RenderedTable(header: "[[socket]]", path: "socket[\(i)]", settings: socket.renderedSettings())
+        }
+        tables.append(RenderedTable(header: "[calibration]", path: "calibration", settings: [
+            RenderedSetting(key: "udp_per_message_ns", value: calibration.udpPerMessageNs.map { "\($0)" }),
+            RenderedSetting(key: "tcp_per_message_ns", value: calibration.tcpPerMessageNs.map { "\($0)" }),
+        ]))
+        return tables
     }
 }
 
-/// "key = value", or "# key is not set".
-private func line(_ key: String, _ value: String?) -> String {
-    value.map { "\(key) = \($0)" } ?? "# \(key) is not set"
+extension DaemonConfig {
+    func renderedSettings() -> [RenderedSetting] {
+        [RenderedSetting(key: "control_socket", value: TOMLWriter.string(controlSocket)),
+         RenderedSetting(key: "control_socket_mode", value: "0o\(String(controlSocketMode, radix: 8))"),
+         RenderedSetting(key: "control_group", value: controlGroup.map(TOMLWriter.string)),
+         RenderedSetting(key: "rt_cores", value: "[\(rtCores.map(String.init).joined(separator: ", "))]"),
+         RenderedSetting(key: "rt_priority", value: "\(rtPriority)"),
+         RenderedSetting(key: "require_realtime", value: "\(requireRealtime)"),
+         RenderedSetting(key: "rt_utilization_cap", value: TOMLWriter.float(rtUtilizationCap)),
+         RenderedSetting(key: "best_effort_slice", value: quoted(bestEffortSlice)),
+         RenderedSetting(key: "log_level", value: quoted(logLevel.rawValue)),
+         RenderedSetting(key: "pcap", value: pcap.map(TOMLWriter.string))]
+    }
+}
+
+extension LimitsConfig {
+    func renderedSettings() -> [RenderedSetting] {
+        [RenderedSetting(key: "privileged_group", value: privilegedGroup.map(TOMLWriter.string), unsetNote: " (only root is privileged)"),
+         RenderedSetting(key: "max_sockets_per_client", value: "\(maxSocketsPerClient)"),
+         RenderedSetting(key: "max_sockets", value: "\(maxSockets)"),
+         RenderedSetting(key: "user_reservation_limit", value: quoted(userReservationLimit)),
+         RenderedSetting(key: "allow_user_sockets", value: "\(allowUserSockets)")]
+    }
 }
 
 extension InterfaceConfig {
-    func renderTOML() -> [String] {
-        var out = ["[[interface]]",
-                   "name = \(quoted(name))",
-                   "driver = \(quoted(driver.rawValue))"]
-        if driver == .afPacket { out.append(line("device", device.map(quoted))) }
-        out += ["address = \(quoted(address))",
-                "mtu = \(mtu)",
-                "link = \(quoted(link.rawValue))",
-                "mac = \(quoted(mac))",
-                line("gateway", gateway.map(quoted)),
-                "arp_timeout = \(quoted(arpTimeout))"]
-        if driver == .tap { out.append("tap_create = \(tapCreate)") }
+    func renderedSettings() -> [RenderedSetting] {
+        var out = [RenderedSetting(key: "name", value: quoted(name)),
+                   RenderedSetting(key: "driver", value: quoted(driver.rawValue))]
+        if driver == .afPacket { out.append(RenderedSetting(key: "device", value: device.map(quoted))) }
+        out += [RenderedSetting(key: "address", value: quoted(address)),
+                RenderedSetting(key: "mtu", value: "\(mtu)"),
+                RenderedSetting(key: "link", value: quoted(link.rawValue)),
+                RenderedSetting(key: "mac", value: quoted(mac)),
+                RenderedSetting(key: "gateway", value: gateway.map(quoted)),
+                RenderedSetting(key: "arp_timeout", value: quoted(arpTimeout))]
+        if driver == .tap { out.append(RenderedSetting(key: "tap_create", value: "\(tapCreate)")) }
         return out
     }
 }
 
 extension DeclaredSocket {
-    func renderTOML() -> [String] {
-        var out = ["[[socket]]",
-                   "name = \(quoted(name))",
-                   "protocol = \(quoted(proto.rawValue))",
-                   "bind = \(quoted(bind))",
-                   line("connect", connect.map(quoted))]
-        if let r = reserve {
-            out.append("reserve = { rate = \(quoted(r.rate)), message_size = \(r.messageSize), period = \(quoted(r.period)) }")
-        } else {
-            out.append("# no reservation (best effort)")
-        }
-        return out
+    func renderedSettings() -> [RenderedSetting] {
+        [RenderedSetting(key: "name", value: quoted(name)),
+         RenderedSetting(key: "protocol", value: quoted(proto.rawValue)),
+         RenderedSetting(key: "bind", value: quoted(bind)),
+         RenderedSetting(key: "connect", value: connect.map(quoted)),
+         RenderedSetting(key: "reserve", value: reserve.map { r in
+             "{ rate = \(quoted(r.rate)), message_size = \(r.messageSize), period = \(quoted(r.period)) }"
+         }, unsetNote: " (best effort)")]
     }
 }

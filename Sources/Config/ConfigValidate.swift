@@ -17,6 +17,7 @@ extension RtudConfig {
     func issues(cpuCount: Int) -> [ConfigIssue] {
         var out: [ConfigIssue] = []
         daemon.check(cpuCount: cpuCount, into: &out)
+        limits.check(declaredSockets: sockets.count, into: &out)
         checkInterfaces(into: &out)
         atm.check(into: &out)
         checkSockets(into: &out)
@@ -84,7 +85,7 @@ extension DaemonConfig {
             issue("control_socket_mode", "0o" + String(controlSocketMode, radix: 8), "must be a permission mode from 0o000 to 0o777")
         }
         if let g = controlGroup, !isValidGroupName(g) {
-            issue("control_group", quoted(g), "must be a group name: 1 to 32 of A-Z a-z 0-9 _ . - (not starting with '-')")
+            issue("control_group", quoted(g), groupNameRule)
         }
         checkCores(cpuCount: cpuCount, into: &out)
         if !(1...99).contains(rtPriority) { issue("rt_priority", "\(rtPriority)", range(1...99)) }
@@ -110,10 +111,36 @@ extension DaemonConfig {
             }
         }
     }
+}
 
-    private func isValidGroupName(_ g: String) -> Bool {
-        (1...32).contains(g.utf8.count) && !g.hasPrefix("-")
-            && g.utf8.allSatisfy { Ascii.isBareKey($0) || $0 == Ascii.dot }
+/// Group names as useradd(8) accepts them, so that getgrnam can find them.
+private func isValidGroupName(_ g: String) -> Bool {
+    (1...32).contains(g.utf8.count) && !g.hasPrefix("-")
+        && g.utf8.allSatisfy { Ascii.isBareKey($0) || $0 == Ascii.dot }
+}
+
+private let groupNameRule = "must be a group name: 1 to 32 of A-Z a-z 0-9 _ . - (not starting with '-')"
+
+extension LimitsConfig {
+    /// Each socket costs the daemon a memfd, two eventfds and its rings;
+    /// 2^20 is far above any sane need and below the kernel's file limit.
+    public static let maxSocketsRange = 1...1_048_576
+
+    func check(declaredSockets: Int, into out: inout [ConfigIssue]) {
+        func issue(_ key: String, _ value: String?, _ message: String) {
+            out.append(ConfigIssue(keyPath: "limits.\(key)", value: value, message: message))
+        }
+        if let g = privilegedGroup, !isValidGroupName(g) { issue("privileged_group", quoted(g), groupNameRule) }
+        if !Self.maxSocketsRange.contains(maxSockets) {
+            issue("max_sockets", "\(maxSockets)", range(Self.maxSocketsRange))
+        } else if declaredSockets > maxSockets {
+            issue("max_sockets", "\(maxSockets)", "must be at least \(declaredSockets), the number of declared [[socket]] tables")
+        }
+        // Above max_sockets is allowed: the total then binds first (and
+        // lowering max_sockets alone does not make the default per-client limit an error).
+        if !Self.maxSocketsRange.contains(maxSocketsPerClient) {
+            issue("max_sockets_per_client", "\(maxSocketsPerClient)", range(Self.maxSocketsRange))
+        }
     }
 }
 

@@ -5,6 +5,7 @@ import Wire
 
 public struct RtudConfig: Equatable, Sendable {
     public var daemon: DaemonConfig
+    public var limits: LimitsConfig
     /// At least one; the default is one TAP interface `rtu0`.
     public var interfaces: [InterfaceConfig]
     public var atm: ATMConfig
@@ -12,10 +13,12 @@ public struct RtudConfig: Equatable, Sendable {
     public var sockets: [DeclaredSocket]
     public var calibration: CalibrationConfig
 
-    public init(daemon: DaemonConfig = DaemonConfig(), interfaces: [InterfaceConfig] = [InterfaceConfig()],
+    public init(daemon: DaemonConfig = DaemonConfig(), limits: LimitsConfig = LimitsConfig(),
+                interfaces: [InterfaceConfig] = [InterfaceConfig()],
                 atm: ATMConfig = ATMConfig(), sockets: [DeclaredSocket] = [],
                 calibration: CalibrationConfig = CalibrationConfig()) {
         self.daemon = daemon
+        self.limits = limits
         self.interfaces = interfaces
         self.atm = atm
         self.sockets = sockets
@@ -53,6 +56,38 @@ public struct DaemonConfig: Equatable, Sendable {
     public var pcap: String? = nil
 
     public init() {}
+}
+
+/// [limits]: what clients of the control socket may do. A client is
+/// *privileged* when its peer credentials (SO_PEERCRED) are root's or name a
+/// member of `privilegedGroup`; privileged clients are bound only by
+/// `maxSockets` and admission control.
+public struct LimitsConfig: Equatable, Sendable {
+    /// Group whose members are privileged like root; nil: only root is.
+    public var privilegedGroup: String? = nil
+    /// Sockets one non-privileged client may hold at once (`maxSockets` binds
+    /// first when it is lower).
+    public var maxSocketsPerClient: Int = 1024
+    /// Sockets rtud holds at once, declared ones included.
+    public var maxSockets: Int = 16384
+    /// Total reserved rate a non-privileged user (uid) may hold across all
+    /// their sockets; 0 leaves them best effort only.
+    public var userReservationLimit: BitRate = .mbit(100)
+    /// Whether non-privileged clients may create their own sockets (rather
+    /// than only attach to declared ones).
+    public var allowUserSockets: Bool = true
+
+    /// Binding a local port below this always needs privilege, as in the kernel.
+    public static let firstUnprivilegedPort: UInt16 = 1024
+
+    public init(privilegedGroup: String? = nil, maxSocketsPerClient: Int = 1024, maxSockets: Int = 16384,
+                userReservationLimit: BitRate = .mbit(100), allowUserSockets: Bool = true) {
+        self.privilegedGroup = privilegedGroup
+        self.maxSocketsPerClient = maxSocketsPerClient
+        self.maxSockets = maxSockets
+        self.userReservationLimit = userReservationLimit
+        self.allowUserSockets = allowUserSockets
+    }
 }
 
 public enum LinkDriver: String, Sendable, CaseIterable {

@@ -38,6 +38,8 @@ let etcPath: String = {
         #expect(c.daemon.bestEffortSlice == .microseconds(200))
         #expect(c.daemon.logLevel == .info)
         #expect(c.daemon.pcap == nil)
+        #expect(c.limits.privilegedGroup == nil && c.limits.maxSocketsPerClient == 1024 && c.limits.maxSockets == 16384)
+        #expect(c.limits.userReservationLimit == .mbit(100) && c.limits.allowUserSockets)
         #expect(c.interfaces.count == 1)
         let i = c.interfaces[0]
         #expect(i.name == "rtu0" && i.driver == .tap && i.device == nil && i.link == .ethernet)
@@ -73,6 +75,7 @@ let etcPath: String = {
     @Test func etcFileDocumentsEveryKey() throws {
         let text = RtudConfig(
             daemon: { var d = DaemonConfig(); d.controlGroup = "g"; d.pcap = "/p"; return d }(),
+            limits: LimitsConfig(privilegedGroup: "g"),
             interfaces: [InterfaceConfig(driver: .afPacket, device: "veth0", gateway: IPv4Address("198.18.0.254"))],
             sockets: [DeclaredSocket(name: "s", bind: SocketAddress("198.18.0.1:1")!, connect: SocketAddress("198.18.0.2:1"),
                                      reserve: Reservation(rate: .mbit(1), messageSize: 1))],
@@ -112,11 +115,14 @@ let etcPath: String = {
         daemon.bestEffortSlice = .init(nanoseconds: 1500)
         daemon.logLevel = .debug
         daemon.pcap = "/var/tmp/rtud.pcap"
+        let limits = LimitsConfig(privilegedGroup: "rtud-admin", maxSocketsPerClient: 3, maxSockets: 3,
+                                  userReservationLimit: .init(bitsPerSecond: 0), allowUserSockets: false)
         var atm = ATMConfig()
         atm.lineRateCellsPerSecond = 100_000
         atm.cellsPerFrame = 28
         let config = RtudConfig(
             daemon: daemon,
+            limits: limits,
             interfaces: [
                 InterfaceConfig(name: "rtu0", address: IPv4Cidr("198.18.0.1/24")!, mtu: 9000,
                                 gateway: IPv4Address("198.18.0.254"), arpTimeout: .seconds(5), tapCreate: false),
