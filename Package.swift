@@ -29,6 +29,7 @@ let package = Package(
         .target(name: "Node", dependencies: ["UserUDP", "Stack", "RTUScheduler", "Links", "Wire", "CShims"],
                 swiftSettings: fast),
         .target(name: "Config", dependencies: ["Wire"]),
+        .target(name: "Service", dependencies: ["Config", "CShims"]),
         .target(name: "ATM", dependencies: ["Wire", "Links"], swiftSettings: fast),
         .executableTarget(
             name: "rtud",
@@ -53,6 +54,7 @@ let package = Package(
         .testTarget(name: "UserUDPTests", dependencies: ["Node", "UserUDP", "SharedRings", "Stack", "RTUScheduler", "Links", "Wire"]),
         .testTarget(name: "RTUSchedulerTests", dependencies: ["RTUScheduler", "CShims"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
+        .testTarget(name: "ServiceTests", dependencies: ["Service", "Config"]),
         .testTarget(name: "ATMTests", dependencies: ["ATM", "Stack", "Links", "Wire"]),
         .testTarget(name: "IntegrationTests", dependencies: ["Wire", "CShims"]),
     ],

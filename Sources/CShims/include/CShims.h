@@ -8,5 +8,6 @@
 #include "shims_sched.h"
 #include "shims_daemon.h"
 #include "shims_atomic.h"
+#include "shims_service.h"
 
 #endif
