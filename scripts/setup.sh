@@ -17,6 +17,7 @@ packages=(
   util-linux           # taskset, chrt
   ethtool              # checksum offload off on veth peers (AF_PACKET sees partial checksums otherwise)
   gcc                  # bench/c helpers (udptool, linkloop, malloc_count)
+  systemd              # systemd-analyze verify of systemd/rtud.service (ServiceTests)
 )
 
 missing=()
