@@ -31,6 +31,7 @@ let package = Package(
         .target(name: "Config", dependencies: ["Wire"]),
         .target(name: "Service", dependencies: ["Config", "CShims"]),
         .target(name: "ATM", dependencies: ["Wire", "Links"], swiftSettings: fast),
+        .target(name: "Control", dependencies: ["Wire", "CShims"], swiftSettings: fast),
         .executableTarget(
             name: "rtud",
             dependencies: [
@@ -56,6 +57,7 @@ let package = Package(
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
         .testTarget(name: "ServiceTests", dependencies: ["Service", "Config"]),
         .testTarget(name: "ATMTests", dependencies: ["ATM", "Stack", "Links", "Wire"]),
+        .testTarget(name: "ControlTests", dependencies: ["Control", "Wire"]),
         .testTarget(name: "IntegrationTests", dependencies: ["Wire", "CShims"]),
     ],
     swiftLanguageModes: [.v5]
