@@ -9,5 +9,6 @@
 #include "shims_daemon.h"
 #include "shims_atomic.h"
 #include "shims_service.h"
+#include "shims_control.h"
 
 #endif
