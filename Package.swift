@@ -54,6 +54,7 @@ let package = Package(
         .testTarget(name: "StackTests", dependencies: ["Stack", "Links", "Wire"]),
         .testTarget(name: "UserUDPTests", dependencies: ["Node", "UserUDP", "SharedRings", "Stack", "RTUScheduler", "Links", "Wire"]),
         .testTarget(name: "RTUSchedulerTests", dependencies: ["RTUScheduler", "CShims"]),
+        .testTarget(name: "SharedRingsTests", dependencies: ["SharedRings", "CShims"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
         .testTarget(name: "ServiceTests", dependencies: ["Service", "Config"]),
         .testTarget(name: "ATMTests", dependencies: ["ATM", "Stack", "Links", "Wire"]),

@@ -10,5 +10,6 @@
 #include "shims_atomic.h"
 #include "shims_service.h"
 #include "shims_control.h"
+#include "shims_shm.h"
 
 #endif
