@@ -1,6 +1,7 @@
 import CShims
 import Links
 import RTUScheduler
+import SharedRings
 import Stack
 import Synchronization
 import UserUDP
@@ -193,18 +194,25 @@ public final class Node: @unchecked Sendable {
 
     /// A new, unbound UDP socket. With `handler`, datagrams are handed to it
     /// on the core, inside the input RTU (the RTU paper's upcall), instead of
-    /// the RX ring; it must not block.
-    public func openUDP(name: String? = nil, handler: ((UDPDatagram) -> Void)? = nil) throws(NodeError) -> UDPSocket {
+    /// the RX ring; it must not block. With `region`, its rings are the
+    /// region's (a client in another process; no handler).
+    public func openUDP(name: String? = nil, handler: ((UDPDatagram) -> Void)? = nil,
+                        region: SocketRegion? = nil) throws(NodeError) -> UDPSocket {
         try control.withLock { (s: inout ControlState) throws(NodeError) -> UDPSocket in
             guard s.started else { throw .notStarted }
             guard s.sockets.count < configuration.maxSockets else { throw .tooManySockets(configuration.maxSockets) }
             let id = s.nextSocketID
             s.nextSocketID += 1
             let socket: UDPSocket
-            do {
-                socket = try UDPSocket(id: id, name: name ?? "udp\(id)", channelCapacity: configuration.channelCapacity,
-                                       ringCapacity: configuration.ringCapacity, handler: handler)
-            } catch { throw .ring("\(error)") }
+            if let region {
+                socket = UDPSocket(id: id, name: name ?? "udp\(id)", channelCapacity: configuration.channelCapacity,
+                                   region: region)
+            } else {
+                do {
+                    socket = try UDPSocket(id: id, name: name ?? "udp\(id)", channelCapacity: configuration.channelCapacity,
+                                           ringCapacity: configuration.ringCapacity, handler: handler)
+                } catch { throw .ring("\(error)") }
+            }
             s.sockets[id] = SocketRecord(socket: socket)
             return socket
         }

@@ -13,8 +13,12 @@ public final class UDPCounters: @unchecked Sendable {
     public let malformed = Atomic<UInt64>(0)
     public let icmpErrorsDelivered = Atomic<UInt64>(0)
     public let icmpErrorsUnmatched = Atomic<UInt64>(0)
-    /// TX rings that held something no correct producer writes.
+    /// Sockets found with a violated ring: a TX ring holding something no
+    /// correct producer writes, or an RX ring whose head no correct consumer
+    /// publishes.
     public let ringViolations = Atomic<UInt64>(0)
+    /// Datagrams and ICMP errors dropped because their socket's ring was violated.
+    public let droppedRingViolation = Atomic<UInt64>(0)
 
     public var snapshot: [(String, UInt64)] {
         [("udp_no_socket", noSocket.load(ordering: .relaxed)),
@@ -22,7 +26,8 @@ public final class UDPCounters: @unchecked Sendable {
          ("udp_malformed", malformed.load(ordering: .relaxed)),
          ("udp_icmp_errors_delivered", icmpErrorsDelivered.load(ordering: .relaxed)),
          ("udp_icmp_errors_unmatched", icmpErrorsUnmatched.load(ordering: .relaxed)),
-         ("udp_ring_violations", ringViolations.load(ordering: .relaxed))]
+         ("udp_ring_violations", ringViolations.load(ordering: .relaxed)),
+         ("udp_dropped_ring_violation", droppedRingViolation.load(ordering: .relaxed))]
     }
 }
 
@@ -59,7 +64,9 @@ public final class UDPLayer: TransportHandler {
     // MARK: - Input
 
     /// Processes up to `limit` frames from `socket`'s channel; returns how
-    /// many it took. Frames go back to the pool as they are done.
+    /// many it took. Frames go back to the pool as they are done; the
+    /// datagrams are published to the RX ring together at the end (one
+    /// doorbell check for the batch).
     @inline(__always)
     public func input(_ socket: UDPSocket, limit: Int, now: Instant) -> Int {
         let pool = interface.pool
@@ -69,6 +76,7 @@ public final class UDPLayer: TransportHandler {
             pool.give(frame)
             n &+= 1
         }
+        socket.rx.publish()
         return n
     }
 
@@ -96,16 +104,45 @@ public final class UDPLayer: TransportHandler {
         deliver(udp.payload, from: SocketAddress(address: packet.source, port: udp.sourcePort), to: socket)
     }
 
+    /// Hands a checked datagram to the socket's handler, or stages it on the
+    /// RX ring (the caller publishes).
     @inline(__always)
     private func deliver(_ payload: UnsafeRawBufferPointer, from source: SocketAddress, to socket: UDPSocket) {
         if let handler = socket.handler {
             handler(UDPDatagram(source: source, payload: payload))
-        } else if !socket.rx.push(payload, RecordHeader(kind: .datagram, address: source.address.rawValue, port: source.port)) {
-            socket.counters.droppedRingFull.increment()
+        } else if !stage(payload, RecordHeader(kind: .datagram, address: source.address.rawValue, port: source.port),
+                         on: socket) {
             return
         }
         socket.counters.received.increment()
         socket.counters.receivedBytes.increment(by: UInt64(payload.count))
+    }
+
+    /// Stages a record on `socket`'s RX ring; false (counted) when the socket
+    /// is broken, its ring is full, or its consumer just turned out to have
+    /// violated the ring (which breaks the socket).
+    @inline(__always)
+    private func stage(_ payload: UnsafeRawBufferPointer, _ header: RecordHeader, on socket: UDPSocket) -> Bool {
+        if !socket.broken && socket.rx.append(payload, header) { return true }
+        if let violation = socket.rx.producerViolation {
+            violated(socket, "RX ring: \(violation)")
+        }
+        if socket.broken {
+            socket.counters.droppedRingViolation.increment()
+            counters.droppedRingViolation.increment()
+        } else {
+            socket.counters.droppedRingFull.increment()
+        }
+        return false
+    }
+
+    /// Breaks `socket` (first finding only): its datagrams are dropped and
+    /// its TX ring is no longer read; the control thread sees
+    /// `ringViolation` and closes it. No other socket notices.
+    private func violated(_ socket: UDPSocket, _ what: @autoclosure () -> String) {
+        guard !socket.broken else { return }
+        socket.markViolated(what())
+        counters.ringViolations.increment()
     }
 
     /// A datagram the interface itself delivered: reassembled from fragments,
@@ -127,6 +164,7 @@ public final class UDPLayer: TransportHandler {
             return true
         }
         deliver(udp.payload, from: SocketAddress(address: packet.source, port: udp.sourcePort), to: socket)
+        socket.rx.publish()
         return true
     }
 
@@ -144,12 +182,13 @@ public final class UDPLayer: TransportHandler {
         }
         let header = RecordHeader(kind: .icmpError, address: quoted.destination.rawValue, port: destinationPort,
                                   detail: UInt32(error.rawValue) << 8 | UInt32(code))
-        if socket.handler == nil && !socket.rx.push(UnsafeRawBufferPointer(start: nil, count: 0), header) {
-            socket.counters.droppedRingFull.increment()
-            return
+        if socket.handler == nil {
+            guard stage(UnsafeRawBufferPointer(start: nil, count: 0), header, on: socket) else { return }
         }
         socket.counters.icmpErrors.increment()
         counters.icmpErrorsDelivered.increment()
+        // After the counters: whoever reads the error sees it counted.
+        socket.rx.publish()
     }
 
     // MARK: - Output
@@ -158,34 +197,33 @@ public final class UDPLayer: TransportHandler {
     /// (a reserved socket) it sends only while the socket has credit, which
     /// grows at the reserved rate from release to release (a deficit token
     /// bucket: exact over time, at most `depth` bytes of burst). Returns how
-    /// many it sent and whether more wait.
+    /// many it sent and whether more wait. The records' room is given back
+    /// together at the end (one doorbell check for the batch).
     public func output(_ socket: UDPSocket, limit: Int, now: Instant, pacing: Pacing?) -> (sent: Int, more: Bool) {
         guard !socket.broken else { return (0, false) }
         if let pacing { topUp(socket, pacing) }
+        let tx = socket.tx
         var sent = 0
-        while sent < limit {
-            if pacing != nil && socket.credit <= 0 { return (sent, !socket.tx.isEmpty) }
+        while sent < limit && (pacing == nil || socket.credit > 0) {
             let record: (RecordHeader, UnsafeRawBufferPointer)?
-            do { record = try socket.tx.peek() } catch {
-                // A hostile or broken producer: this socket stops; no one else notices.
-                socket.broken = true
-                counters.ringViolations.increment()
+            do { record = try tx.peek() } catch {
+                violated(socket, "TX ring: \(error)")
                 break
             }
             guard let (header, bytes) = record else { break }
-            if bytes.count < 8 || header.kind != .datagram {
-                socket.broken = true
-                counters.ringViolations.increment()
+            guard bytes.count >= 8 && header.kind == .datagram else {
+                violated(socket, "TX ring: a record of kind \(header.kind.rawValue) with \(bytes.count) bytes")
                 break
             }
             send(bytes, header, from: socket, now: now)
-            socket.tx.release()
+            tx.consume()
             sent &+= 1
             if pacing != nil { socket.credit &-= Int64(bytes.count - 8) }
             if interface.transmitQueue.capacity - interface.transmitQueue.count < 64 { flush() }
         }
+        tx.releaseConsumed()
         flush()
-        return (sent, sent == limit && !socket.tx.isEmpty)
+        return (sent, !socket.broken && !tx.isEmpty)
     }
 
     /// A reserved socket's pacing, as its output RTU sees it at a release.

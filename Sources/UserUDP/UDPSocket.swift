@@ -22,6 +22,9 @@ public final class UDPSocketCounters: @unchecked Sendable {
     public let icmpErrors = Atomic<UInt64>(0)
     /// Sends refused because the TX ring was full (application thread).
     public let sendWouldBlock = Atomic<UInt64>(0)
+    /// Datagrams and ICMP errors dropped because a ring of the socket was
+    /// violated (the socket awaits closing).
+    public let droppedRingViolation = Atomic<UInt64>(0)
 
     public var snapshot: [(String, UInt64)] {
         [("received", received.load(ordering: .relaxed)), ("received_bytes", receivedBytes.load(ordering: .relaxed)),
@@ -30,7 +33,8 @@ public final class UDPSocketCounters: @unchecked Sendable {
          ("dropped_bad_checksum", droppedBadChecksum.load(ordering: .relaxed)),
          ("dropped_malformed", droppedMalformed.load(ordering: .relaxed)),
          ("send_failed", sendFailed.load(ordering: .relaxed)), ("icmp_errors", icmpErrors.load(ordering: .relaxed)),
-         ("send_would_block", sendWouldBlock.load(ordering: .relaxed))]
+         ("send_would_block", sendWouldBlock.load(ordering: .relaxed)),
+         ("dropped_ring_violation", droppedRingViolation.load(ordering: .relaxed))]
     }
 }
 
@@ -41,6 +45,7 @@ public struct UDPReceived: Equatable, Sendable {
     public var source: SocketAddress
 }
 
+/// `DatagramSendError` in socket terms, plus `notConnected`.
 public enum UDPSendError: Error, Equatable, Sendable {
     /// The TX ring is full (the output RTU has not caught up); try again.
     case wouldBlock
@@ -48,7 +53,16 @@ public enum UDPSendError: Error, Equatable, Sendable {
     case tooLarge(limit: Int)
     /// No destination given and the socket is not connected.
     case notConnected
+    /// The socket was closed, or broke (its ring was corrupted).
     case closed
+
+    init(_ error: DatagramSendError) {
+        switch error {
+        case .wouldBlock: self = .wouldBlock
+        case let .tooLarge(limit): self = .tooLarge(limit: limit)
+        case .closed, .ringViolation: self = .closed
+        }
+    }
 }
 
 public enum UDPReceiveError: Error, Equatable, Sendable {
@@ -57,6 +71,15 @@ public enum UDPReceiveError: Error, Equatable, Sendable {
     case icmp(peer: SocketAddress, type: UInt8, code: UInt8)
     /// The socket was closed, or broke (its ring was corrupted).
     case closed
+
+    init(_ error: DatagramReceiveError) {
+        switch error {
+        case let .icmp(peer, type, code):
+            self = .icmp(peer: SocketAddress(address: IPv4Address(rawValue: peer.address), port: peer.port),
+                         type: type, code: code)
+        case .closed, .ringViolation: self = .closed
+        }
+    }
 }
 
 /// A datagram handed to an in-core receive handler (the upcall form of
@@ -73,14 +96,21 @@ public struct UDPDatagram {
 /// receives) and the core that owns its interface: data crosses in two
 /// `MessageRing`s (RX: core → application, TX: application → core); the
 /// channel and everything marked core-side is touched only by the core.
-/// Created, bound, connected, reserved and closed through `Node`.
+/// The rings are the socket's own (an application in this process) or a
+/// `SocketRegion`'s (a client of the daemon in another process, which uses
+/// them through its own `DatagramEndpoint`). Created, bound, connected,
+/// reserved and closed through `Node`.
 public final class UDPSocket: @unchecked Sendable {
     public let id: Int
     public let name: String
     public let channel: FrameChannel
     public let rx: MessageRing
     public let tx: MessageRing
+    /// The shared memory the rings live in when the application is another
+    /// process; nil for an in-process socket.
+    public let region: SocketRegion?
     public let counters = UDPSocketCounters()
+    private let endpoint: DatagramEndpoint
 
     // Control-side view of its addressing and service. The node that owns
     // the socket sets these under its lock (public for it, not for users).
@@ -94,6 +124,15 @@ public final class UDPSocket: @unchecked Sendable {
     public var outputTrigger: RTUTrigger?
     public let isClosed = Atomic<Bool>(false)
 
+    /// What the core found wrong in one of the socket's rings, once it has
+    /// (from then on the core drops the socket's datagrams and stops reading
+    /// its TX ring); the control thread polls it and closes the socket.
+    /// Readable from any thread.
+    public var ringViolation: String? { violated.load(ordering: .acquiring) ? violationText : nil }
+    private let violated = Atomic<Bool>(false)
+    /// Written once by the core before `violated` is set, read only after.
+    private var violationText = ""
+
     // Core-side state.
     /// Where the core sends from (mirrors `local`; set by the node's command
     /// on the core). Whom it accepts is the demux's business.
@@ -104,53 +143,68 @@ public final class UDPSocket: @unchecked Sendable {
     /// by one message), and when the credit was last topped up.
     var credit: Int64 = 0
     var creditAt: Nanoseconds = 0
-    /// Set when the TX ring held something no correct producer writes.
+    /// Set with `ringViolation`: the core's own, unsynchronised copy.
     var broken = false
 
-    public init(id: Int, name: String, channelCapacity: Int, ringCapacity: Int,
-         handler: ((UDPDatagram) -> Void)?) throws(RingSetupError) {
+    /// An in-process socket with rings of `ringCapacity` bytes each.
+    public convenience init(id: Int, name: String, channelCapacity: Int, ringCapacity: Int,
+                            handler: ((UDPDatagram) -> Void)?) throws(RingSetupError) {
+        try self.init(id: id, name: name, channelCapacity: channelCapacity, rx: MessageRing(capacity: ringCapacity),
+                      tx: MessageRing(capacity: ringCapacity), region: nil, handler: handler)
+    }
+
+    /// A socket whose application is a client in another process, over the
+    /// rings of `region` (kept alive by the socket).
+    public convenience init(id: Int, name: String, channelCapacity: Int, region: SocketRegion) {
+        self.init(id: id, name: name, channelCapacity: channelCapacity, rx: region.rx, tx: region.tx, region: region,
+                  handler: nil)
+    }
+
+    private init(id: Int, name: String, channelCapacity: Int, rx: MessageRing, tx: MessageRing, region: SocketRegion?,
+                 handler: ((UDPDatagram) -> Void)?) {
         self.id = id
         self.name = name
         channel = FrameChannel(id: id, capacity: channelCapacity)
-        rx = try MessageRing(capacity: ringCapacity)
-        tx = try MessageRing(capacity: ringCapacity)
+        self.rx = rx
+        self.tx = tx
+        self.region = region
+        endpoint = DatagramEndpoint(rx: rx, tx: tx)
         self.handler = handler
     }
 
+    /// Core side (once, by the UDP layer): records that a ring of the socket
+    /// was violated, so the core drops its traffic and the control thread
+    /// closes it.
+    func markViolated(_ what: String) {
+        broken = true
+        violationText = what
+        violated.store(true, ordering: .releasing)
+    }
+
     /// Largest datagram this socket can send or receive whole.
-    public var maxDatagram: Int { min(65_507, tx.maxPayload - 8) }
+    public var maxDatagram: Int { endpoint.maxDatagram }
 
     // MARK: - Application side
 
     /// Queues `payload` for `destination` (or the connected peer). Does not
     /// block: `.wouldBlock` when the TX ring is full.
     public func send(_ payload: UnsafeRawBufferPointer, to destination: SocketAddress? = nil) throws(UDPSendError) {
-        guard !isClosed.load(ordering: .relaxed) else { throw .closed }
-        guard payload.count <= maxDatagram else { throw .tooLarge(limit: maxDatagram) }
-        let to: SocketAddress
-        if let destination { to = destination } else if let remote { to = remote } else { throw .notConnected }
-        // 8 bytes of headroom before the payload: the output RTU writes the
-        // UDP header there and sends header and payload as one.
-        guard let room = tx.reserve(payload.count + 8) else {
-            counters.sendWouldBlock.increment()
-            throw .wouldBlock
-        }
-        if payload.count > 0 { (room.baseAddress! + 8).copyMemory(from: payload.baseAddress!, byteCount: payload.count) }
-        tx.commit(payload.count + 8, RecordHeader(kind: .datagram, address: to.address.rawValue, port: to.port))
-        outputTrigger?.signal()
+        try send(payload, to: destination, timeout: 0)
     }
 
-    /// As `send`, waiting up to `timeout` nanoseconds for room in the ring.
+    /// As `send`, waiting up to `timeout` nanoseconds for room in the ring
+    /// (< 0: as long as it takes).
     public func send(_ payload: UnsafeRawBufferPointer, to destination: SocketAddress? = nil,
                      timeout: Int64) throws(UDPSendError) {
-        while true {
-            do throws(UDPSendError) {
-                try send(payload, to: destination)
-                return
-            } catch .wouldBlock {
-                if !tx.waitForSpace(payload.count + 8, timeoutNanoseconds: timeout) { throw .wouldBlock }
-            }
+        guard let to = destination ?? remote else { throw .notConnected }
+        do throws(DatagramSendError) {
+            try endpoint.send(payload, to: DatagramPeer(address: to.address.rawValue, port: to.port), timeout: timeout,
+                              isClosed: { isClosed.load(ordering: .relaxed) })
+        } catch {
+            if error == .wouldBlock { counters.sendWouldBlock.increment() }
+            throw UDPSendError(error)
         }
+        outputTrigger?.signal()
     }
 
     /// The next datagram, copied into `buffer` (truncated if longer), or nil
@@ -158,23 +212,15 @@ public final class UDPSocket: @unchecked Sendable {
     /// wait forever). Throws an ICMP error reported for this socket, in the
     /// order it arrived among the datagrams.
     public func receive(into buffer: UnsafeMutableRawBufferPointer, timeout: Int64 = 0) throws(UDPReceiveError) -> UDPReceived? {
-        while true {
-            let record: (RecordHeader, UnsafeRawBufferPointer)?
-            do { record = try rx.peek() } catch { throw .closed }   // the core writes it; cannot happen
-            if let (header, bytes) = record {
-                let peer = SocketAddress(address: IPv4Address(rawValue: header.address), port: header.port)
-                if header.kind == .icmpError {
-                    rx.release()
-                    throw .icmp(peer: peer, type: UInt8(truncatingIfNeeded: header.detail >> 8),
-                                code: UInt8(truncatingIfNeeded: header.detail))
-                }
-                let n = min(bytes.count, buffer.count)
-                if n > 0 { buffer.baseAddress!.copyMemory(from: bytes.baseAddress!, byteCount: n) }
-                rx.release()
-                return UDPReceived(length: bytes.count, stored: n, source: peer)
-            }
-            if isClosed.load(ordering: .relaxed) { throw .closed }
-            if timeout == 0 || !rx.waitForData(timeoutNanoseconds: timeout) { return nil }
+        let got: ReceivedDatagram?
+        do throws(DatagramReceiveError) {
+            got = try endpoint.receive(into: buffer, timeout: timeout, isClosed: { isClosed.load(ordering: .relaxed) })
+        } catch {
+            throw UDPReceiveError(error)
+        }
+        return got.map {
+            UDPReceived(length: $0.length, stored: $0.stored,
+                        source: SocketAddress(address: IPv4Address(rawValue: $0.peer.address), port: $0.peer.port))
         }
     }
 }

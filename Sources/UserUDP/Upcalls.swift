@@ -35,7 +35,8 @@ public final class UDPInputUpcall: Upcall {
 /// A socket's output RTU. Reserved: periodic, sends what the reserved rate
 /// allows since the last release and never more (so it returns `.done` even
 /// when the application queued more: the excess waits for the next period).
-/// Best-effort: released by the application's send, drains its batch.
+/// Best-effort: released by the application's send (in process) or by the
+/// TX data doorbell (a client in another process), drains its batch.
 public final class UDPOutputUpcall: Upcall {
     let layer: UDPLayer
     let socket: UDPSocket
@@ -43,12 +44,19 @@ public final class UDPOutputUpcall: Upcall {
     /// is a new RTU), or nil for best-effort.
     let reservation: UDPReservation?
     let depth: Int64
+    /// Whether this RTU is released by the TX ring's data doorbell, which the
+    /// daemon watches: a best-effort socket whose client is another process.
+    /// (An in-process sender releases the RTU through `outputTrigger`, and a
+    /// reserved socket's RTU is periodic: arming would only cost their
+    /// senders a write(2).)
+    let armsDoorbell: Bool
 
     public init(layer: UDPLayer, socket: UDPSocket, reservation: UDPReservation?, batch: Int) {
         self.layer = layer
         self.socket = socket
         self.reservation = reservation
         depth = Int64(max(1, batch) * (reservation?.messageSize ?? 0))
+        armsDoorbell = reservation == nil && socket.region != nil
     }
 
     public override func run(context: inout UpcallContext) -> UpcallOutcome {
@@ -56,6 +64,11 @@ public final class UDPOutputUpcall: Upcall {
             UDPLayer.Pacing(release: context.release, bitsPerSecond: $0.bitsPerSecond, depth: depth)
         }
         let (_, more) = layer.output(socket, limit: context.batch, now: context.instant, pacing: pacing)
-        return more && pacing == nil ? .moreWork : .done
+        guard pacing == nil else { return .done }
+        if more { return .moreWork }
+        // Found empty: the client rings the doorbell on its next publish.
+        // What arrived before the request was seen is taken now instead.
+        if armsDoorbell && !socket.broken && socket.tx.armForData() { return .moreWork }
+        return .done
     }
 }
