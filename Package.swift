@@ -10,6 +10,10 @@ let package = Package(
     name: "rtud",
     products: [
         .executable(name: "rtud", targets: ["rtud"]),
+        .executable(name: "rtuctl", targets: ["rtuctl"]),
+        .library(name: "RTUClient", targets: ["RTUClient"]),
+        // librtuclient.so: the C API (include/rtuclient.h) over RTUClient.
+        .library(name: "rtuclient", type: .dynamic, targets: ["RTUClientC"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -35,10 +39,21 @@ let package = Package(
         .executableTarget(
             name: "rtud",
             dependencies: [
-                "Wire", "Links", "Stack", "RTUScheduler", "Config", "CShims",
+                "Wire", "Links", "Stack", "RTUScheduler", "Config", "CShims", "Node", "UserUDP", "SharedRings",
+                "Control", "Service",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fast),
+        // What applications link: the control connection and the sockets' shared rings.
+        .target(name: "RTUClient", dependencies: ["Control", "SharedRings", "Wire", "CShims"], swiftSettings: fast),
+        .target(name: "RTUClientC", dependencies: ["RTUClient", "Control", "SharedRings", "Wire"], swiftSettings: fast),
+        // The Swift example application (and the application side of the end-to-end tests and benchmark).
+        .executableTarget(name: "rtu-udp", dependencies: [
+            "RTUClient", "Control", "SharedRings", "UserUDP", "Wire", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: fast),
+        .executableTarget(name: "rtuctl", dependencies: [
+            "RTUClient", "Control", "Config", "Wire", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
 
         // Benchmarks (not tests): run by scripts/bench-*.sh, results in BENCHMARKS.md.
         .executableTarget(name: "wire-bench", dependencies: ["Wire"], swiftSettings: fast),

@@ -338,6 +338,12 @@ public final class Node: @unchecked Sendable {
         record.input = input
         record.output = output
         for old in [oldInput, oldOutput].compactMap({ $0 }) { try? runtime.remove(old.id) }
+        // A client in another process queues into shared memory and rings the
+        // TX doorbell (when the output RTU armed it): that releases a
+        // best-effort output RTU. A reserved one is periodic and needs none.
+        if let region = socket.region, plan == nil || !configuration.reservationsEnabled {
+            do { try runtime.watch(descriptor: region.tx.dataDoorbell, for: output.id) } catch { throw .scheduler("\(error)") }
+        }
         input.trigger?.signal()
         output.trigger?.signal()
     }
@@ -377,6 +383,17 @@ public final class Node: @unchecked Sendable {
             while port.commandsApplied.load(ordering: .acquiring) < target {
                 _ = rtu_sched_sleep_until(rtu_sched_monotonic_ns() + 20_000)
             }
+        }
+    }
+
+    /// Pings `target` from the port whose subnet holds it (else the first):
+    /// one echo request of `length` data bytes, sent by that port's core.
+    /// The reply, or a failure to send, comes back as a `PortEvent`.
+    public func ping(_ target: IPv4Address, identifier: UInt16, sequence: UInt16, length: Int = 56) throws(NodeError) {
+        try control.withLock { (s: inout ControlState) throws(NodeError) in
+            guard s.started else { throw .notStarted }
+            let port = ports.first { $0.interface.configuration.address.contains(target) } ?? ports[0]
+            push(.echoRequest(to: target, identifier: identifier, sequence: sequence, length: length), to: port)
         }
     }
 

@@ -1,3 +1,4 @@
+import CShims
 import Links
 import RTUScheduler
 import Stack
@@ -15,6 +16,18 @@ enum PortCommand {
     /// Takes the socket out of the demux and the UDP layer and gives the
     /// frames left in its channel back to the pool.
     case retire(UDPSocket, key: UDPEndpointKey)
+    /// Sends an ICMP echo request (rtud's `--probe`); it waits in the ARP
+    /// queue if the neighbour is not resolved yet.
+    case echoRequest(to: IPv4Address, identifier: UInt16, sequence: UInt16, length: Int)
+}
+
+/// Something the interface noticed on the core, for the control thread to
+/// report (the core only queues it: no logging, no allocation on the data path).
+public enum PortEvent: Sendable, Equatable {
+    case neighbour(IPv4Address, EthernetAddress)
+    case addressConflict(EthernetAddress)
+    case echoReply(from: IPv4Address, sequence: UInt16, length: Int, at: Instant)
+    case echoRequestFailed(to: IPv4Address)
 }
 
 /// One interface of a node and the RTUs that run it on its core:
@@ -45,6 +58,10 @@ public final class Port {
     public let deviceErrors = Atomic<UInt64>(0)
     /// Frames given up because the device failed while transmitting them.
     public let transmitDropped = Atomic<UInt64>(0)
+    /// Events for the control thread (core → control, SPSC); one the queue
+    /// cannot take is counted in `eventsDropped`.
+    let events = SPSCRing<PortEvent>(capacity: 256)
+    public let eventsDropped = Atomic<UInt64>(0)
 
     init(name: String, device: LinkDevice, interface: Interface, core: Int, channelCapacity: Int,
          stackChannelCapacity: Int, maxSockets: Int) {
@@ -60,7 +77,20 @@ public final class Port {
         receiveBatch = FrameBatch(capacity: 64)
         interface.transport = udp
         udp.flush = { [unowned self] in self.flush() }
+        interface.neighbourObserver = { [unowned self] address, mac in self.report(.neighbour(address, mac)) }
+        interface.addressConflictObserver = { [unowned self] mac in self.report(.addressConflict(mac)) }
+        interface.echoReplyObserver = { [unowned self] source, _, sequence, length, now in
+            self.report(.echoReply(from: source, sequence: sequence, length: length, at: now))
+        }
     }
+
+    /// On the core: queues `event` for the control thread.
+    private func report(_ event: PortEvent) {
+        if !events.push(event) { eventsDropped.increment() }
+    }
+
+    /// Control thread: the next event the core reported, or nil.
+    public func nextEvent() -> PortEvent? { events.pop() }
 
     deinit {
         demux.stackChannel.drain(to: interface.pool)
@@ -95,6 +125,12 @@ public final class Port {
             case let .retire(socket, key):
                 demux.remove(key)
                 udp.uninstall(socket)
+            case let .echoRequest(to, identifier, sequence, length):
+                if !interface.sendEchoRequest(to: to, identifier: identifier, sequence: sequence, dataLength: length,
+                                              now: Instant(nanoseconds: UInt64(rtu_sched_monotonic_ns()))) {
+                    report(.echoRequestFailed(to: to))
+                }
+                flush()
             }
             commandsApplied.store(commandsApplied.load(ordering: .relaxed) + 1, ordering: .releasing)
         }

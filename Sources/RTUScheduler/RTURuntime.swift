@@ -103,6 +103,9 @@ public final class RTURuntime: @unchecked Sendable {
 
     deinit { stop() }
 
+    /// Dispatcher cores (`configuration.cpus.count`).
+    public var coreCount: Int { cores.count }
+
     /// The policy each core actually runs with (after `start`).
     public var effectivePolicies: [ThreadPolicy] { policies.withLock { $0 } }
 
@@ -291,6 +294,16 @@ public final class RTURuntime: @unchecked Sendable {
 
     /// A snapshot of what admission holds.
     public var model: AdmissionModel { control.withLock { $0.model } }
+
+    /// Every admitted RTU (its spec and core) and every best-effort entry
+    /// (spec nil), by id, with a statistics snapshot each: what `rtuctl rtus` shows.
+    public func entries() -> [(id: RTUID, core: Int, spec: RTUSpec?, stats: RTUStatsSnapshot)] {
+        let (admitted, bestEffort) = control.withLock { s in
+            (s.registry.map { id, r in (id, r.core, s.model.rtu(id)?.spec, r.stats) },
+             s.bestEffort.map { id, r in (id, r.core, RTUSpec?.none, r.stats) })
+        }
+        return (admitted + bestEffort).sorted { $0.0 < $1.0 }.map { ($0.0, $0.1, $0.2, $0.3.snapshot()) }
+    }
 
     public func statistics(_ id: RTUID) -> RTUStatsSnapshot? {
         control.withLock { ($0.registry[id] ?? $0.bestEffort[id])?.stats }?.snapshot()

@@ -6,7 +6,7 @@ import Glibc
 /// `MessageRing` header and data area starting on a page:
 ///
 /// ```
-/// 0      layout header: magic u64, version u32, (reserved u32), size u64,
+/// 0      layout header: magic u64, version u32, closed u32, size u64,
 ///        rx offset u64, rx capacity u64, tx offset u64, tx capacity u64
 /// page   RX ring (128-byte ring header + rx capacity), up to the next page
 /// …      TX ring likewise
@@ -65,8 +65,10 @@ public final class SocketRegion: @unchecked Sendable {
             guard fd >= 0 else { throw .system(call: "eventfd", errno: -fd) }
             descriptors.append(fd)
         }
-        // Populated now so the core never takes a first-touch fault on a record.
-        guard let base = mmap(nil, layout.size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, memfd, 0),
+        // Not populated: an idle socket costs its header pages only (ten
+        // thousand sockets of 2 × 256 KiB would pin 5 GB); a ring's pages
+        // fault in once, the first time the ring reaches them.
+        guard let base = mmap(nil, layout.size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0),
               base != MAP_FAILED else { throw .system(call: "mmap", errno: errno) }
         let memory = RingMemory(base: base, bytes: layout.size, descriptors: descriptors)
         handedOver = true
@@ -123,6 +125,18 @@ public final class SocketRegion: @unchecked Sendable {
     }
 
     static var pageSize: Int { Int(sysconf(Int32(_SC_PAGESIZE))) }
+
+    /// Daemon side: tells the client the socket is gone (it sees it in
+    /// `closedByDaemon` between waits) and wakes it wherever it waits.
+    public func markClosed() {
+        rtu_atomic_store_release32(memory.base + RegionLayout.Field.closed, 1)
+        rtu_atomic_fence()
+        rx.wakeConsumer()
+        _ = rtu_sched_eventfd_ring(tx.spaceDoorbell)
+    }
+
+    /// Client side: whether the daemon closed the socket.
+    public var closedByDaemon: Bool { rtu_atomic_load_acquire32(memory.base + RegionLayout.Field.closed) != 0 }
 }
 
 /// Why a client could not map a region it was sent.
@@ -182,6 +196,8 @@ struct RegionLayout: Equatable {
     enum Field {
         static let magic = 0
         static let version = 8
+        /// Non-zero once the daemon closed the socket (the only word it writes after `create`).
+        static let closed = 12
         static let size = 16
         static let rxOffset = 24
         static let rxCapacity = 32

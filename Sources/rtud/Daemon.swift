@@ -1,94 +1,110 @@
 import CShims
 import Config
+import Control
 import Glibc
 import Links
+import Node
+import RTUScheduler
+import Service
 import Stack
+import UserUDP
 import Wire
 
-/// One configured interface: its link device, buffer pool and IPv4 interface.
-final class Port {
-    let name: String
-    let device: LinkDevice
-    let interface: Interface
-    let receiveBatch = FrameBatch(capacity: 64)
-    /// Frames read per wake-up before timers and transmission get a turn.
-    static let receiveBudget = 256
-
-    init(name: String, device: LinkDevice, interface: Interface) {
-        self.name = name
-        self.device = device
-        self.interface = interface
-    }
-}
-
-/// The daemon's first form (issue 2): one thread runs every interface from a
-/// poll loop — frames in, timers, frames out — and handles signals through a
-/// signalfd. The RTU dispatcher takes the data path over in the UDP issue.
+/// rtud running: the interfaces as `Node` ports whose RTUs run on the
+/// configured cores, and this thread as the control thread — the control
+/// socket and its clients, signals, the systemd watchdog, and what the cores
+/// report (neighbours, probe replies, corrupted rings). The control thread
+/// never touches a frame; the cores never block on it.
 final class Daemon {
-    let config: RtudConfig
+    private(set) var config: RtudConfig
+    /// The file the configuration came from (nil: built-in defaults); SIGHUP re-reads it.
+    let configPath: String?
     var log: Log
     private let probes: [IPv4Address]
-    private var ports: [Port] = []
+    private var node: Node!
+    private var server: ControlServer!
+    private var notifier: ServiceNotifier!
+    /// The command line's `--pcap` and `--log-level`, applied to every file read.
+    let overrides: (inout RtudConfig) -> Void
+    private var running = true
     private var probeSent: [IPv4Address: Instant] = [:]
     private var probeAnswered: Set<IPv4Address> = []
-    private var running = true
+    let started = Daemon.now()
 
-    init(config: RtudConfig, probes: [IPv4Address]) {
+    init(config: RtudConfig, configPath: String?, probes: [IPv4Address], overrides: @escaping (inout RtudConfig) -> Void) {
         self.config = config
+        self.configPath = configPath
         self.probes = probes
+        self.overrides = overrides
         log = Log(level: config.daemon.logLevel)
+        notifier = ServiceNotifier.fromEnvironment { [log] problem in log.warning("systemd: \(problem)") }
     }
 
-    static func now() -> Instant {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Instant(nanoseconds: UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec))
-    }
+    static func now() -> Instant { Instant(nanoseconds: UInt64(rtu_sched_monotonic_ns())) }
 
     func run() throws {
         let signals = try SignalSource([SIGTERM, SIGINT, SIGHUP, SIGUSR1])
-        for spec in config.interfaces { ports.append(try openPort(spec)) }
+        var specs: [PortSpec] = []
+        for interface in config.interfaces { specs.append(try openPort(interface)) }
+        node = try Node(configuration: nodeConfiguration(config), ports: specs)
         defer { shutdown() }
-
-        let start = Self.now()
-        for port in ports {
-            port.interface.start(now: start)
+        try node.start(now: Self.now())
+        let policies = node.runtime.effectivePolicies
+        for port in node.ports {
             let iface = port.interface
-            log.info("\(port.name): \(iface.address)/\(iface.configuration.address.prefixLength) at \(iface.hardwareAddress), mtu \(iface.configuration.mtu), on \(port.device.name)")
+            log.info("\(port.name): \(iface.address)/\(iface.configuration.address.prefixLength) at \(iface.hardwareAddress), mtu \(iface.configuration.mtu), on \(port.device.name), core \(config.daemon.rtCores[port.core]) (\(policies.indices.contains(port.core) ? "\(policies[port.core])" : "?"))")
         }
-        startProbes(now: start)
+        log.info("udp costs: \(node.calibration)")
+        server = try ControlServer(daemon: self, node: node, config: config)
+        log.info("control socket \(config.daemon.controlSocket)")
+        for declared in config.sockets { server.declare(declared) }
+        startProbes()
+        notifier.ready(status: "\(node.ports.count) interface(s), \(config.sockets.count) declared socket(s)")
         log.info("ready")
 
-        var fds = ports.map { pollfd(fd: $0.device.pollDescriptor, events: Int16(POLLIN), revents: 0) }
-        fds.append(pollfd(fd: signals.descriptor, events: Int16(POLLIN), revents: 0))
+        let watchdog = notifier.watchdogPingInterval.map { Int64($0.components.seconds) * 1_000_000_000 + $0.components.attoseconds / 1_000_000_000 }
+        var nextWatchdog = rtu_sched_monotonic_ns()
         while running {
-            var now = Self.now()
-            var deadline = now + .seconds(1)
-            for port in ports { deadline = min(deadline, port.interface.poll(now: now)) }
-            for (i, port) in ports.enumerated() {
-                flush(port)
-                // Wait for room when the device refused frames (EAGAIN).
-                fds[i].events = Int16(POLLIN) | (port.interface.transmitQueue.isEmpty ? 0 : Int16(POLLOUT))
+            var fds = [pollfd(fd: signals.descriptor, events: Int16(POLLIN), revents: 0)]
+            fds += server.pollDescriptors()
+            // Core events and ring violations are looked at every 50 ms.
+            if poll(&fds, nfds_t(fds.count), 50) < 0 && errno != EINTR { throw LinkError("poll", errno: errno) }
+            if fds[0].revents & Int16(POLLIN) != 0 { handleSignals(signals) }
+            server.service(Array(fds.dropFirst()))
+            drainPortEvents()
+            server.sweep()
+            if let watchdog, rtu_sched_monotonic_ns() >= nextWatchdog {
+                notifier.watchdog()
+                nextWatchdog = rtu_sched_monotonic_ns() + watchdog
             }
-            // Millisecond resolution is enough for ARP and reassembly timers;
-            // round up so a timer is never run early.
-            let waitMs = Int32((deadline - now).nanoseconds.addingReportingOverflow(999_999).partialValue / 1_000_000)
-            if poll(&fds, nfds_t(fds.count), waitMs) < 0 {
-                if errno == EINTR { continue }
-                throw LinkError("poll", errno: errno)
-            }
-            now = Self.now()
-            for (i, port) in ports.enumerated() where fds[i].revents & Int16(POLLIN) != 0 {
-                try receive(port, now: now)
-            }
-            if fds[ports.count].revents & Int16(POLLIN) != 0 { handleSignals(signals) }
         }
+        notifier.stopping()
     }
 
-    private func openPort(_ spec: InterfaceConfig) throws -> Port {
+    /// The node's settings from the configuration.
+    private func nodeConfiguration(_ c: RtudConfig) -> NodeConfiguration {
+        var scheduler = SchedulerConfiguration(cpus: c.daemon.rtCores.map { Optional($0) })
+        scheduler.priority = Int32(c.daemon.rtPriority)
+        scheduler.policy = .fifo
+        scheduler.requireRealtime = c.daemon.requireRealtime
+        scheduler.utilizationCapPPM = Int64(c.daemon.rtUtilizationCap * 1_000_000)
+        scheduler.bestEffortSlice = c.daemon.bestEffortSlice.nanoseconds
+        scheduler.slotsPerCore = 2 * c.limits.maxSockets / max(1, c.daemon.rtCores.count) + 64
+        scheduler.warn = { [log] message in log.warning(message) }
+        var n = NodeConfiguration(scheduler: scheduler)
+        n.maxSockets = c.limits.maxSockets
+        n.ringCapacity = ControlServer.ringBytes
+        if let ns = c.calibration.udpPerMessageNs {
+            let cost = MessageCost(fixed: Int64(ns), perKilobyte: 0)
+            n.calibration = UDPCalibration(input: cost, output: cost, source: "[calibration] udp_per_message_ns")
+        }
+        return n
+    }
+
+    private func openPort(_ spec: InterfaceConfig) throws -> PortSpec {
         // Slots hold the largest frame after the pool's headroom, rounded to a cache line.
         let slot = (64 + spec.mtu + 18 + 63) & ~63
-        let pool = try BufferPool(slotSize: slot, count: 4096)
+        let pool = try BufferPool(slotSize: slot, count: 8192)
         var device: LinkDevice
         switch spec.driver {
         case .tap:
@@ -104,54 +120,39 @@ final class Daemon {
         var ic = InterfaceConfiguration(name: spec.name, hardwareAddress: spec.mac, address: spec.address,
                                         mtu: spec.mtu, gateway: spec.gateway)
         ic.arpLifetime = Interval(nanoseconds: UInt64(spec.arpTimeout.nanoseconds))
-        let iface = Interface(configuration: ic, pool: pool)
-        let port = Port(name: spec.name, device: device, interface: iface)
-        iface.neighbourObserver = { [unowned self] address, mac in
-            self.log.info("\(spec.name): neighbour \(address) is at \(mac)")
-        }
-        iface.addressConflictObserver = { [unowned self] mac in
-            self.log.warning("\(spec.name): address conflict: \(mac) also uses \(spec.address.address)")
-        }
-        iface.echoReplyObserver = { [unowned self] source, _, seq, length, now in
-            guard let sent = self.probeSent[source] else { return }
-            self.probeAnswered.insert(source)
-            // From the probe's start, so it includes resolving the neighbour.
-            let ms = Double((now - sent).nanoseconds / 1000) / 1000
-            self.log.info("\(spec.name): probe: echo reply from \(source) seq \(seq), \(length) bytes, \(ms) ms after the probe started")
-        }
-        return port
+        return PortSpec(name: spec.name, device: device, pool: pool, interface: ic)
     }
 
     /// Resolves each `--probe` neighbour and pings it: the echo request waits
     /// in the ARP queue until the neighbour answers.
-    private func startProbes(now: Instant) {
+    private func startProbes() {
         for target in probes {
-            guard let port = ports.first(where: { $0.interface.configuration.address.contains(target) }) ?? ports.first else { continue }
-            probeSent[target] = now
-            if !port.interface.sendEchoRequest(to: target, identifier: UInt16(truncatingIfNeeded: getpid()),
-                                               sequence: 1, dataLength: 56, now: now) {
-                log.warning("\(port.name): probe: could not send an echo request to \(target)")
+            probeSent[target] = Self.now()
+            do { try node.ping(target, identifier: UInt16(truncatingIfNeeded: getpid()), sequence: 1) } catch {
+                log.warning("probe: \(target): \(error)")
             }
         }
     }
 
-    private func receive(_ port: Port, now: Instant) throws {
-        let iface = port.interface
-        var total = 0
-        while total < Port.receiveBudget {
-            let n = try port.device.receive(into: port.receiveBatch, limit: port.receiveBatch.capacity, pool: iface.pool)
-            if n == 0 { break }
-            for i in 0..<port.receiveBatch.count { iface.receive(port.receiveBatch[i].readable, now: now) }
-            port.receiveBatch.releaseAll(to: iface.pool)
-            total += n
-            flush(port)
-        }
-    }
-
-    private func flush(_ port: Port) {
-        guard !port.interface.transmitQueue.isEmpty else { return }
-        do { _ = try port.device.transmit(port.interface.transmitQueue, pool: port.interface.pool) } catch {
-            log.warning("\(port.name): transmit: \(error)")
+    /// Reports what the cores queued.
+    private func drainPortEvents() {
+        for port in node.ports {
+            while let event = port.nextEvent() {
+                switch event {
+                case let .neighbour(address, mac):
+                    log.info("\(port.name): neighbour \(address) is at \(mac)")
+                case let .addressConflict(mac):
+                    log.warning("\(port.name): address conflict: \(mac) also uses \(port.interface.address)")
+                case let .echoReply(source, sequence, length, at):
+                    guard let sent = probeSent[source] else { break }
+                    probeAnswered.insert(source)
+                    // From the probe's start, so it includes resolving the neighbour.
+                    let ms = Double((at - sent).nanoseconds / 1000) / 1000
+                    log.info("\(port.name): probe: echo reply from \(source) seq \(sequence), \(length) bytes, \(ms) ms after the probe started")
+                case let .echoRequestFailed(target):
+                    log.warning("\(port.name): probe: could not send an echo request to \(target)")
+                }
+            }
         }
     }
 
@@ -164,29 +165,63 @@ final class Daemon {
             case SIGUSR1:
                 dumpCounters()
             case SIGHUP:
-                log.warning("SIGHUP: configuration reload is not implemented yet; configuration unchanged")
+                reload()
             default:
                 break
             }
         }
     }
 
-    private func dumpCounters() {
-        for port in ports {
-            let c = port.device.counters
-            log.info("\(port.name): link rx \(c.rxFrames) frames \(c.rxBytes) bytes, tx \(c.txFrames) frames \(c.txBytes) bytes, rx dropped \(c.rxDropped), tx dropped \(c.txDropped)")
-            let stack = port.interface.counters.nonZero.map { "\($0.0)=\($0.1)" }.joined(separator: " ")
-            log.info("\(port.name): stack \(stack)")
+    /// SIGHUP: re-reads the file; declared sockets are created, changed or
+    /// deleted to match it (a refused one is reported and the rest still
+    /// applied); settings that need a restart are named and left as they are.
+    private func reload() {
+        guard let path = configPath else {
+            log.warning("SIGHUP: rtud runs with its built-in defaults (no --config); nothing to reload")
+            return
+        }
+        notifier.reloading()
+        var loaded: RtudConfig
+        let report: ReloadReport
+        do {
+            loaded = try RtudConfig.load(path: path, cpuCount: RtudConfig.machineCPUCount)
+            overrides(&loaded)
+            report = try ReloadReport(running: config, loaded: loaded, cpuCount: RtudConfig.machineCPUCount)
+        } catch {
+            log.error("SIGHUP: \(path) refused; configuration unchanged\n\(error)")
+            notifier.ready(status: "reload of \(path) refused; running as before")
+            return
+        }
+        log.level = report.effective.daemon.logLevel
+        server.limits = report.effective.limits
+        for gone in report.sockets.removed { server.undeclare(gone.name) }
+        for (old, new) in report.sockets.changed {
+            server.undeclare(old.name)
+            server.declare(new)
+        }
+        for added in report.sockets.added { server.declare(added) }
+        config = report.effective
+        for line in report.logLines { log.info("SIGHUP: \(line)") }
+        log.info("SIGHUP: \(report.summary)")
+        notifier.ready(status: report.summary)
+    }
+
+    func dumpCounters() {
+        for (port, counters) in node.counters() {
+            log.info("\(port): " + counters.map { "\($0.0)=\($0.1)" }.joined(separator: " "))
         }
     }
 
     private func shutdown() {
-        dumpCounters()
+        server?.close()
+        if let node {
+            dumpCounters()
+            node.stop()
+        }
         for probe in probes where !probeAnswered.contains(probe) {
             log.warning("probe: no echo reply from \(probe)")
         }
-        for port in ports { port.interface.transmitQueue.releaseAll(to: port.interface.pool) }
-        ports.removeAll()   // devices close, and captures flush, as they deinit
+        node = nil   // devices close, and captures flush, as they deinit
         log.info("stopped")
     }
 }

@@ -29,6 +29,9 @@ struct RtudCommand: ParsableCommand {
     @Option(name: .customLong("pcap"), help: ArgumentHelp("Write every frame to this pcap file (overrides daemon.pcap).", valueName: "file"))
     var pcap: String?
 
+    @Option(name: .customLong("control"), help: ArgumentHelp("Listen for clients on this Unix socket (overrides daemon.control_socket).", valueName: "path"))
+    var control: String?
+
     @Option(name: .customLong("log-level"), help: "debug, info, warning or error (overrides daemon.log_level).")
     var logLevel: String?
 
@@ -70,13 +73,18 @@ struct RtudCommand: ParsableCommand {
                 throw ExitCode(78)
             }
         }
-        if let pcap { effective.daemon.pcap = pcap }
-        if let l = logLevel.flatMap(LogLevel.init(rawValue:)) { effective.daemon.logLevel = l }
+        let pcap = self.pcap, level = logLevel.flatMap(LogLevel.init(rawValue:)), control = self.control
+        let overrides: (inout RtudConfig) -> Void = { c in
+            if let pcap { c.daemon.pcap = pcap }
+            if let level { c.daemon.logLevel = level }
+            if let control { c.daemon.controlSocket = control }
+        }
+        overrides(&effective)
         if printConfig {
             print(effective.renderTOML(), terminator: "")
             return
         }
-        let daemon = Daemon(config: effective, probes: probe.compactMap { IPv4Address($0) })
+        let daemon = Daemon(config: effective, configPath: config, probes: probe.compactMap { IPv4Address($0) }, overrides: overrides)
         do { try daemon.run() } catch {
             daemon.log.error("\(error)")
             throw ExitCode(1)

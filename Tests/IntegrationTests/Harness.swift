@@ -192,7 +192,9 @@ final class RtudProcess {
         let log = try FileHandle(forWritingTo: logURL)
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         // `ip netns exec` execs rtud itself, so the PID is rtud's.
-        process.arguments = ["ip", "netns", "exec", namespace.name, Harness.rtudBinary, "--config", configURL.path] + arguments
+        // Each run its own control socket, never the system's /run/rtud one.
+        process.arguments = ["ip", "netns", "exec", namespace.name, Harness.rtudBinary, "--config", configURL.path,
+                             "--control", directory.appendingPathComponent("control.sock").path] + arguments
         process.standardOutput = log
         process.standardError = log
         try process.run()

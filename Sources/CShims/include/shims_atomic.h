@@ -29,6 +29,15 @@ static inline uint64_t rtu_atomic_exchange(void *p, uint64_t v) {
     return __atomic_exchange_n((uint64_t *)p, v, __ATOMIC_SEQ_CST);
 }
 
+/// 32-bit words (a socket region's closed flag sits beside a 32-bit field).
+static inline uint32_t rtu_atomic_load_acquire32(const void *p) {
+    return __atomic_load_n((const uint32_t *)p, __ATOMIC_ACQUIRE);
+}
+
+static inline void rtu_atomic_store_release32(void *p, uint32_t v) {
+    __atomic_store_n((uint32_t *)p, v, __ATOMIC_RELEASE);
+}
+
 /// A full (sequentially consistent) fence: the store-then-load handshake of
 /// "tell me when you have something" doorbells needs it on both sides.
 static inline void rtu_atomic_fence(void) {
