@@ -3,8 +3,10 @@
 # network namespace of its own, and show it working against the Linux kernel
 # there — ARP, ping, a 4000-byte ping (fragmentation and reassembly both
 # ways) — then its counters and the capture it wrote, decoded by tshark;
-# then reserved UDP sockets holding their rates under load
-# (scripts/demo-reservations.sh).
+# rtuctl creating a reserved socket and showing the daemon's RTUs; then the
+# end-to-end experiment (scripts/reserved-streams.sh): reserved sockets made
+# with rtuctl, applications on RTUClient, with and without load, against
+# rtud without reservations and the kernel's sockets, with a table and a plot.
 # Everything it creates is removed on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,9 +14,11 @@ cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh >/dev/null
 export PATH=/opt/swift/usr/bin:$PATH
-echo "== building rtud (release)"
+echo "== building rtud and rtuctl (release)"
 swift build -c release --product rtud 2>&1 | tail -n 1
+swift build -c release --product rtuctl 2>&1 | tail -n 1
 RTUD=$(swift build -c release --show-bin-path)/rtud
+RTUCTL=$(swift build -c release --show-bin-path)/rtuctl
 
 . scripts/lib-netns.sh
 ns="rtudemo-$$"
@@ -48,6 +52,15 @@ ip netns exec "$ns" ping -c 3 -i 0.3 -s 4000 198.18.0.1
 echo "== the kernel's ARP entry for rtud"
 ip netns exec "$ns" ip neigh show 198.18.0.1
 
+echo "== rtuctl: the daemon, a reserved socket, its RTUs (control socket /run/rtud/control.sock, the default)"
+ip netns exec "$ns" "$RTUCTL" status
+ip netns exec "$ns" "$RTUCTL" socket create video0 --protocol udp --bind 198.18.0.1:5000 --rate 40Mbit --message-size 8192 --period 10ms
+echo "-- a reservation the core cannot hold is refused, with the reason:"
+ip netns exec "$ns" "$RTUCTL" socket create too-much --bind 198.18.0.1:5001 --rate 900Mbit --message-size 1472 || true
+ip netns exec "$ns" "$RTUCTL" socket list
+ip netns exec "$ns" "$RTUCTL" rtus
+ip netns exec "$ns" "$RTUCTL" socket delete video0
+
 kill -TERM "$pid"; wait "$pid" || true; pid=""
 echo "== rtud's log (neighbour resolution, probe, counters)"
 cat "$work/rtud.log"
@@ -57,5 +70,6 @@ bad=$(tshark -n -r "$work/rtud.pcap" -o ip.check_checksum:TRUE \
   -Y '_ws.malformed || _ws.expert.severity == "Error" || ip.checksum.status == "Bad" || icmp.checksum.status == "Bad"' 2>/dev/null | wc -l)
 echo "malformed frames or bad checksums in the capture: $bad"
 
-# Part two: the data path with reservations (UDP over LRP channels and RTUs).
-bash scripts/demo-reservations.sh 5
+# Part two: reserved sockets holding their rates under load, end to end.
+mkdir -p bench-out
+bash scripts/reserved-streams.sh 5 bench-out/reserved-streams.png

@@ -74,6 +74,19 @@ struct Refusal: Error {
 final class ControlServer {
     /// Bytes of each ring of a client socket: room for three largest datagrams.
     static let ringBytes = 1 << 18
+    /// A reserved socket's rings hold at least this long of its rate, so an
+    /// application that the machine's load keeps off the CPU for a while
+    /// loses nothing the RTUs delivered (up to `maxRingBytes`).
+    static let ringSeconds = 0.2
+    static let maxRingBytes = 1 << 24
+
+    /// Ring bytes for a socket reserving `bitsPerSecond` (nil: best effort).
+    static func ringCapacity(bitsPerSecond: UInt64?) -> Int {
+        let wanted = Int(min(Double(maxRingBytes), Double(bitsPerSecond ?? 0) / 8 * ringSeconds))
+        var capacity = ringBytes
+        while capacity < wanted { capacity <<= 1 }
+        return capacity
+    }
     static let daemonVersion = "rtud 0.5"
 
     unowned let daemon: Daemon
@@ -376,7 +389,8 @@ final class ControlServer {
                                          period: r.periodNanoseconds == 0 ? nil : Int64(r.periodNanoseconds))
         }
         let region: SocketRegion
-        do { region = try SocketRegion.create(name: spec.name ?? "rtud-socket", rxCapacity: Self.ringBytes, txCapacity: Self.ringBytes) } catch {
+        let ring = Self.ringCapacity(bitsPerSecond: spec.reserve?.rateBitsPerSecond)
+        do { region = try SocketRegion.create(name: spec.name ?? "rtud-socket", rxCapacity: ring, txCapacity: ring) } catch {
             throw Refusal(.internalError, "shared memory: \(error)")
         }
         let udp: UDPSocket

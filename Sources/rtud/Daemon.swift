@@ -31,8 +31,13 @@ final class Daemon {
     private var probeAnswered: Set<IPv4Address> = []
     let started = Daemon.now()
 
-    init(config: RtudConfig, configPath: String?, probes: [IPv4Address], overrides: @escaping (inout RtudConfig) -> Void) {
+    /// `--no-reservations`: the comparison baseline of the benchmarks.
+    let reservationsEnabled: Bool
+
+    init(config: RtudConfig, configPath: String?, probes: [IPv4Address], reservationsEnabled: Bool = true,
+         overrides: @escaping (inout RtudConfig) -> Void) {
         self.config = config
+        self.reservationsEnabled = reservationsEnabled
         self.configPath = configPath
         self.probes = probes
         self.overrides = overrides
@@ -55,6 +60,9 @@ final class Daemon {
             log.info("\(port.name): \(iface.address)/\(iface.configuration.address.prefixLength) at \(iface.hardwareAddress), mtu \(iface.configuration.mtu), on \(port.device.name), core \(config.daemon.rtCores[port.core]) (\(policies.indices.contains(port.core) ? "\(policies[port.core])" : "?"))")
         }
         log.info("udp costs: \(node.calibration)")
+        if !reservationsEnabled {
+            log.warning("--no-reservations: every socket is best effort and the dispatchers run SCHED_OTHER (a baseline for comparisons; nothing is guaranteed)")
+        }
         server = try ControlServer(daemon: self, node: node, config: config)
         log.info("control socket \(config.daemon.controlSocket)")
         for declared in config.sockets { server.declare(declared) }
@@ -85,7 +93,8 @@ final class Daemon {
     private func nodeConfiguration(_ c: RtudConfig) -> NodeConfiguration {
         var scheduler = SchedulerConfiguration(cpus: c.daemon.rtCores.map { Optional($0) })
         scheduler.priority = Int32(c.daemon.rtPriority)
-        scheduler.policy = .fifo
+        // Without reservations nothing is guaranteed: the dispatchers run as ordinary threads.
+        scheduler.policy = reservationsEnabled ? .fifo : .other
         scheduler.requireRealtime = c.daemon.requireRealtime
         scheduler.utilizationCapPPM = Int64(c.daemon.rtUtilizationCap * 1_000_000)
         scheduler.bestEffortSlice = c.daemon.bestEffortSlice.nanoseconds
@@ -94,6 +103,7 @@ final class Daemon {
         var n = NodeConfiguration(scheduler: scheduler)
         n.maxSockets = c.limits.maxSockets
         n.ringCapacity = ControlServer.ringBytes
+        n.reservationsEnabled = reservationsEnabled
         if let ns = c.calibration.udpPerMessageNs {
             let cost = MessageCost(fixed: Int64(ns), perKilobyte: 0)
             n.calibration = UDPCalibration(input: cost, output: cost, source: "[calibration] udp_per_message_ns")

@@ -32,6 +32,10 @@ struct RtudCommand: ParsableCommand {
     @Option(name: .customLong("control"), help: ArgumentHelp("Listen for clients on this Unix socket (overrides daemon.control_socket).", valueName: "path"))
     var control: String?
 
+    @Flag(name: .customLong("no-reservations"),
+          help: "Serve every socket best effort on SCHED_OTHER dispatchers (a baseline for benchmarks; nothing is guaranteed).")
+    var noReservations = false
+
     @Option(name: .customLong("log-level"), help: "debug, info, warning or error (overrides daemon.log_level).")
     var logLevel: String?
 
@@ -84,7 +88,8 @@ struct RtudCommand: ParsableCommand {
             print(effective.renderTOML(), terminator: "")
             return
         }
-        let daemon = Daemon(config: effective, configPath: config, probes: probe.compactMap { IPv4Address($0) }, overrides: overrides)
+        let daemon = Daemon(config: effective, configPath: config, probes: probe.compactMap { IPv4Address($0) },
+                            reservationsEnabled: !noReservations, overrides: overrides)
         do { try daemon.run() } catch {
             daemon.log.error("\(error)")
             throw ExitCode(1)

@@ -1,0 +1,196 @@
+#!/usr/bin/env bash
+# The RTU paper's experiment end to end (issue 5, item 7; the main job runs it
+# too). rtud runs in its own namespace on an AF_PACKET veth end with its RTUs
+# on a SCHED_FIFO core; `rtuctl` creates three reserved UDP sockets; receiver
+# applications (rtu-udp, on RTUClient) attach to them, and a fourth,
+# best-effort socket takes a 64-byte flood. The kernel in a peer namespace
+# sends the streams (paced, SCHED_FIFO 50 on core 0: the "network") and the
+# flood (SCHED_FIFO 40 on core 0, so load does not weaken it).
+# Each configuration runs idle and under stress-ng (four CPU hogs per core):
+#
+#   rtud        reservations as created by rtuctl
+#   rtud-off    the same daemon, sockets and programs with --no-reservations
+#               (every socket best effort, dispatchers SCHED_OTHER)
+#   kernel      the same receiver programs on kernel sockets (rtu-udp --kernel)
+#
+# Prints each stream's received rate against its reservation (share of the
+# whole run and of its worst 100 ms) and writes a plot. Removes what it made.
+#
+#   scripts/reserved-streams.sh [SECONDS] [PLOT.png]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ "$(id -u)" -eq 0 ] || { echo "reserved-streams: needs root (namespaces, AF_PACKET, SCHED_FIFO)"; exit 1; }
+seconds=${1:-6}
+plot=${2:-}
+
+bash scripts/setup.sh >/dev/null
+export PATH=/opt/swift/usr/bin:$PATH
+for p in rtud rtuctl rtu-udp; do swift build -c release --product "$p" 2>&1 | tail -n 1; done
+BIN=$(swift build -c release --show-bin-path)
+work=$(mktemp -d)
+. scripts/lib-udptool.sh
+build_udptool "$work" >/dev/null
+. scripts/lib-netns.sh
+
+n="rtues-n-$$"; p="rtues-p-$$"; a="rtea$$"; b="rteb$$"
+pids=()
+cleanup() {
+  for q in "${pids[@]}"; do kill "$q" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  netns_cleanup
+  rm -rf "$work"
+}
+trap cleanup EXIT
+netns_add "$n" "$p"
+veth "$n" "$a" "$p" "$b"
+ip -n "$p" addr add 198.18.0.2/24 dev "$b"
+ip netns exec "$p" ethtool -K "$b" tx off >/dev/null
+ip netns exec "$n" ethtool -K "$a" tx off >/dev/null
+mac_p=$(mac_of "$p" "$b")
+control="$work/control.sock"
+export RTUD_CONTROL=$control
+
+# name:port:bits/s:message size — 120 + 80 Mbit/s of 1472-byte and 16 Mbit/s of 512-byte messages.
+streams=(video0:5001:120000000:1472 video1:5002:80000000:1472 audio0:5003:16000000:512)
+flood_port=5009
+cat >"$work/rtud.toml" <<EOF
+[daemon]
+control_socket = "$control"
+rt_cores = [1]
+
+[[interface]]
+name = "$a"
+driver = "af_packet"
+device = "$a"
+address = "198.18.0.1/24"
+EOF
+
+run() {   # run LABEL STACK LOAD — STACK: rtud, rtud-off or kernel; LOAD: idle or stress
+  local label=$1 stack=$2 load=$3 rtud="" dst_mac endpoint
+  pids=()
+  ip -n "$p" neigh flush dev "$b"
+  if [ "$stack" = kernel ]; then
+    ip -n "$n" addr add 198.18.0.1/24 dev "$a"
+    dst_mac=$(mac_of "$n" "$a")
+  else
+    local extra=()
+    [ "$stack" = rtud-off ] && extra=(--no-reservations)
+    ip netns exec "$n" "$BIN/rtud" --config "$work/rtud.toml" "${extra[@]}" >"$work/$label.rtud.log" 2>&1 &
+    rtud=$!
+    pids+=("$rtud")
+    wait_for_text "$work/$label.rtud.log" "ready" 30 "$rtud" || { cat "$work/$label.rtud.log"; echo "rtud did not start"; exit 1; }
+    dst_mac=02:72:c6:12:00:01
+    for s in "${streams[@]}"; do
+      IFS=: read -r name port rate size <<<"$s"
+      ip netns exec "$n" "$BIN/rtuctl" socket create "$name" --bind "198.18.0.1:$port" --rate "${rate}bit" \
+          --message-size "$size" --period 10ms >/dev/null
+    done
+  fi
+  local receivers=()
+  for s in "${streams[@]}" "flood:$flood_port:0:64"; do
+    IFS=: read -r name port rate size <<<"$s"
+    if [ "$stack" = kernel ]; then endpoint=(--kernel --bind "198.18.0.1:$port")
+    elif [ "$name" = flood ]; then endpoint=(--bind "198.18.0.1:$port")
+    else endpoint=(--attach "$name"); fi
+    ip netns exec "$n" "$BIN/rtu-udp" recv "${endpoint[@]}" --seconds "$((seconds + 3))" --idle-timeout 0 \
+        --intervals 250 --warmup 1 >"$work/$label.$name.json" 2>"$work/$label.$name.err" &
+    receivers+=($!)
+  done
+  pids+=("${receivers[@]}")
+  for s in "${streams[@]}" "flood:$flood_port:0:64"; do
+    IFS=: read -r name port rate size <<<"$s"
+    wait_for_text "$work/$label.$name.json" ready 10 || { cat "$work/$label.$name.err"; echo "receiver $name did not start"; exit 1; }
+  done
+  local stress=""
+  if [ "$load" = stress ]; then
+    stress-ng --cpu 8 --timeout "$((seconds + 5))s" >/dev/null 2>&1 &
+    stress=$!
+    pids+=("$stress")
+    sleep 0.5
+  fi
+  local senders=()
+  for s in "${streams[@]}"; do
+    IFS=: read -r name port rate size <<<"$s"
+    ip netns exec "$p" "$UDPTOOL" send --dst "198.18.0.1:$port" --size "$size" --rate $((rate / 8 / size)) \
+        --seconds "$((seconds + 4))" --count 100000000 --fifo 50 --cpu 0 >/dev/null 2>&1 & senders+=($!)
+  done
+  ip netns exec "$p" "$UDPTOOL" flood --ifname "$b" --src-mac "$mac_p" --dst-mac "$dst_mac" \
+      --src 198.18.0.2:7000 --dst "198.18.0.1:$flood_port" --size 64 --seconds "$((seconds + 4))" --fifo 40 --cpu 0 >/dev/null 2>&1 &
+  senders+=($!)
+  pids+=("${senders[@]}")
+  for q in "${receivers[@]}"; do wait "$q" || true; done
+  for q in "${senders[@]}"; do kill "$q" 2>/dev/null || true; wait "$q" 2>/dev/null || true; done
+  [ -n "$stress" ] && { kill "$stress" 2>/dev/null || true; wait "$stress" 2>/dev/null || true; }
+  if [ -n "$rtud" ]; then
+    ip netns exec "$n" "$BIN/rtuctl" rtus --json >"$work/$label.rtus.json" 2>/dev/null || true
+    kill "$rtud"; wait "$rtud" || true
+  else
+    ip -n "$n" addr del 198.18.0.1/24 dev "$a"
+  fi
+  pids=()
+  echo "  $label done" >&2
+}
+
+echo "== reserved streams end to end: rtuctl-created reservations, rtu-udp receivers on RTUClient, a best-effort 64-byte flood; idle and under stress-ng --cpu 8; ${seconds}s each"
+labels=()
+for stack in rtud rtud-off kernel; do
+  for load in idle stress; do
+    run "$stack-$load" "$stack" "$load"
+    labels+=("$stack-$load")
+  done
+done
+
+/usr/bin/python3 - "$work" "$plot" "${labels[@]}" -- "${streams[@]}" <<'EOF'
+import json, sys
+work, plot = sys.argv[1], sys.argv[2]
+rest = sys.argv[3:]
+labels, streams = rest[:rest.index("--")], rest[rest.index("--") + 1:]
+def last_json(path):
+    lines = [l for l in open(path).read().splitlines() if l.strip().startswith("{")]
+    return json.loads(lines[-1])
+rows = []
+print(f"{'stream':>8} {'reserved':>9} | " + " | ".join(f"{l:^19}" for l in labels))
+print(f"{'':>8} {'Mbit/s':>9} | " + " | ".join(f"{'share':>8} {'worst':>10}" for _ in labels))
+results = {}
+for s in streams:
+    name, port, rate, size = s.split(":")
+    rate, size = int(rate), int(size)
+    pps = rate / 8 / size
+    line = f"{name:>8} {rate / 1e6:>9.1f} |"
+    for l in labels:
+        r = last_json(f"{work}/{l}.{name}.json")
+        iv = r.get("intervals", [])
+        share = sum(iv) / (pps * len(iv) / 4) if iv else 0.0
+        worst = min(iv) / (pps / 4) if iv else 0.0
+        results.setdefault(l, {})[name] = (share, worst, iv)
+        line += f" {share * 100:>7.1f}% {worst * 100:>9.0f}% |"
+    print(line)
+line = f"{'flood':>8} {'(b.e.)':>9} |"
+for l in labels:
+    r = last_json(f"{work}/{l}.flood.json")
+    iv = r.get("intervals", [])
+    line += f" {(sum(iv) / (len(iv) / 4) / 1000 if iv else 0):>7.0f}k {'pkt/s':>10} |"
+print(line)
+print("share: datagrams received / reserved rate over the run after a 1 s warm-up; worst: the lowest 250 ms interval")
+print("(an RTU delivers a batch every 10 ms period, so a 250 ms interval holds 24 to 26 of them: ±4 %).")
+if plot:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, len(streams), figsize=(5 * len(streams), 4), sharey=True)
+    for ax, s in zip(axes, streams):
+        name = s.split(":")[0]
+        for l in labels:
+            share, worst, iv = results[l][name]
+            pps = int(s.split(":")[2]) / 8 / int(s.split(":")[3])
+            ax.plot([i / 4 for i in range(len(iv))], [100 * v / (pps / 4) for v in iv], label=l,
+                    linestyle="-" if "stress" in l else ":")
+        ax.set_title(f"{name}: {int(s.split(':')[2]) / 1e6:.0f} Mbit/s reserved")
+        ax.set_xlabel("time (s)")
+        ax.set_ylim(0, 110)
+    axes[0].set_ylabel("% of reserved rate per 250 ms")
+    axes[-1].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(plot, dpi=90)
+    print(f"plot: {plot}")
+EOF
