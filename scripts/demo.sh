@@ -56,7 +56,7 @@ echo "== rtuctl: the daemon, a reserved socket, its RTUs (control socket /run/rt
 ip netns exec "$ns" "$RTUCTL" status
 ip netns exec "$ns" "$RTUCTL" socket create video0 --protocol udp --bind 198.18.0.1:5000 --rate 40Mbit --message-size 8192 --period 10ms
 echo "-- a reservation the core cannot hold is refused, with the reason:"
-ip netns exec "$ns" "$RTUCTL" socket create too-much --bind 198.18.0.1:5001 --rate 900Mbit --message-size 1472 || true
+ip netns exec "$ns" "$RTUCTL" socket create too-much --bind 198.18.0.1:5001 --rate 8Gbit --message-size 1472 || true
 ip netns exec "$ns" "$RTUCTL" socket list
 ip netns exec "$ns" "$RTUCTL" rtus
 ip netns exec "$ns" "$RTUCTL" socket delete video0
