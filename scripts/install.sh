@@ -94,14 +94,9 @@ if [ -f "$build_dir/librtuclient.so" ]; then
 else
   echo "install: no librtuclient.so in $build_dir, skipped"
 fi
-header=""
-for candidate in include/rtuclient.h Sources/*/include/rtuclient.h; do
-  if [ -f "$candidate" ]; then header=$candidate; break; fi
-done
-if [ -n "$header" ]; then
-  put "$header" "$prefix/include/rtuclient.h" 0644
-else
-  echo "install: no rtuclient.h in the source tree, skipped"
+# The header goes with the library it declares, not without it.
+if [ "$library_installed" = 1 ]; then
+  put include/rtuclient.h "$prefix/include/rtuclient.h" 0644
 fi
 
 # The unit names the binary by its installed path.

@@ -91,8 +91,8 @@ final class RegionSocketTests: XCTestCase {
         let region = try SocketRegion.create(name: "remote", rxCapacity: 1 << 16, txCapacity: 1 << 16)
         let socket = try pair.b.openUDP(name: "remote", region: region)
         try pair.b.connect(socket, to: SocketAddress(address: NodePair.addrA, port: 6000))
-        let output = try XCTUnwrap(pair.b.handles(of: socket)).output
-        try pair.b.runtime.watch(descriptor: socket.tx.dataDoorbell, for: output.id)
+        // The node watches a region socket's TX doorbell for its best-effort output RTU itself.
+        XCTAssertNotNil(pair.b.handles(of: socket))
 
         let client = try clientView(of: region)
         let endpoint = DatagramEndpoint(rx: client.rx, tx: client.tx)
