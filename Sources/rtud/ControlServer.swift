@@ -419,11 +419,20 @@ final class ControlServer {
             && name.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x5F || $0 == 0x2D }
     }
 
+    /// How `NodeError.admissionRefused` and `AdmissionError.refused` describe themselves.
+    static let admissionPrefix = "admission refused: "
+
     private func refusal(_ error: NodeError) -> Refusal {
         switch error {
         case .addressInUse: return Refusal(.addressInUse, error.description)
         case .noInterface: return Refusal(.invalidArgument, "\(error.description) (rtuctl status lists the interfaces)")
-        case .admissionRefused: return Refusal(.admissionRefused, error.description)
+        case let .admissionRefused(why):
+            // The code says "admission refused" (rtuctl prints it); the node's and
+            // the scheduler's descriptions each begin with it too, and rtuctl
+            // printed it three times over. The reason alone goes in the message.
+            var reason = Substring(why)
+            while reason.hasPrefix(Self.admissionPrefix) { reason = reason.dropFirst(Self.admissionPrefix.count) }
+            return Refusal(.admissionRefused, String(reason))
         case .reservation: return Refusal(.invalidArgument, "reservation: \(error.description)")
         case .tooManySockets, .noEphemeralPort: return Refusal(.limitExceeded, error.description)
         default: return Refusal(.internalError, error.description)
