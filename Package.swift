@@ -74,7 +74,8 @@ let package = Package(
         .testTarget(name: "ServiceTests", dependencies: ["Service", "Config"]),
         .testTarget(name: "ATMTests", dependencies: ["ATM", "Stack", "Links", "Wire"]),
         .testTarget(name: "ControlTests", dependencies: ["Control", "Wire"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["Wire", "CShims"]),
+        // Control and SharedRings: the hostile-client tests speak the protocol and scribble on a ring in process.
+        .testTarget(name: "IntegrationTests", dependencies: ["Wire", "CShims", "Control", "SharedRings"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -170,6 +170,43 @@ final class Namespace {
     }
 }
 
+/// The kernel's side of the UDP tests: bench/c/udptool (modes and output
+/// in its header comment) run in a namespace.
+extension Namespace {
+    /// bench/c/udptool, built on first use.
+    static let udptoolPath: String? = {
+        let out = NSTemporaryDirectory() + "rtu-udptool-\(getuid())"
+        let lib = Harness.packageRoot.appendingPathComponent("scripts/lib-udptool.sh").path
+        let r = try? Harness.run(["bash", "-c", ". '\(lib)' && build_udptool '\(out)' && echo \"$UDPTOOL\""])
+        guard let r, r.ok else { return nil }
+        return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }()
+
+    private func udptoolCommand(_ args: [String]) throws -> [String] {
+        guard let tool = Self.udptoolPath else { throw HarnessError("bench/c/udptool did not build") }
+        return ["ip", "netns", "exec", name, tool] + args
+    }
+
+    /// Runs udptool here to completion.
+    func udptool(_ args: [String], timeout: Double = 60) throws -> Harness.Output {
+        try Harness.run(udptoolCommand(args), timeout: timeout)
+    }
+
+    /// Starts udptool here and returns at once.
+    func udptoolInBackground(_ args: [String]) throws -> Background {
+        try Background(udptoolCommand(args))
+    }
+
+    /// `udptool recv --bind ADDRESS:PORT ARGS`, returned once ss shows its socket bound.
+    func udptoolReceiver(bind: String, _ args: [String]) throws -> Background {
+        let recv = try udptoolInBackground(["recv", "--bind", bind] + args)
+        let port = bind.split(separator: ":").last.map(String.init) ?? bind
+        let bound = try Harness.waitUntil(10) { try !exec(["ss", "-Hlun", "sport = :\(port)"]).stdout.isEmpty }
+        guard bound else { throw HarnessError("udptool recv did not bind: \(recv.finish(timeout: 1).stderr)") }
+        return recv
+    }
+}
+
 struct HarnessError: Error, CustomStringConvertible {
     let description: String
     init(_ d: String) { description = d }
@@ -180,12 +217,16 @@ final class RtudProcess {
     let process = Process()
     let logURL: URL
     let directory: URL
+    /// The configuration file rtud reads (again on SIGHUP).
+    let configURL: URL
 
     /// `config` is given this run's private directory (for capture files) and returns the TOML.
-    init(namespace: Namespace, arguments: [String] = [], config: (String) -> String) throws {
+    /// `environment` replaces this process's environment for rtud (nil: inherited).
+    init(namespace: Namespace, arguments: [String] = [], environment: [String: String]? = nil,
+         config: (String) -> String) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("rtud-it-\(Harness.uniqueSuffix())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let configURL = directory.appendingPathComponent("rtud.toml")
+        configURL = directory.appendingPathComponent("rtud.toml")
         try config(directory.path).write(to: configURL, atomically: true, encoding: .utf8)
         logURL = directory.appendingPathComponent("rtud.log")
         FileManager.default.createFile(atPath: logURL.path, contents: nil)
@@ -197,8 +238,12 @@ final class RtudProcess {
                              "--control", directory.appendingPathComponent("control.sock").path] + arguments
         process.standardOutput = log
         process.standardError = log
+        if let environment { process.environment = environment }
         try process.run()
     }
+
+    /// The control socket this run listens on.
+    var controlPath: String { path("control.sock") }
 
     var log: String { (try? String(contentsOf: logURL, encoding: .utf8)) ?? "" }
 

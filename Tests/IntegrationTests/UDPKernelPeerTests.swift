@@ -40,15 +40,6 @@ final class UDPTopology {
         peer.close()
     }
 
-    /// bench/c/udptool, built on first use.
-    static let udptool: String? = {
-        let out = NSTemporaryDirectory() + "rtu-udptool-\(getuid())"
-        let lib = Harness.packageRoot.appendingPathComponent("scripts/lib-udptool.sh").path
-        let r = try? Harness.run(["bash", "-c", ". '\(lib)' && build_udptool '\(out)' && echo \"$UDPTOOL\""])
-        guard let r, r.ok else { return nil }
-        return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-    }()
-
     /// Starts `udp-node ROLE …` in the node namespace and waits for its "ready" line (roles that listen).
     func startNode(_ role: [String], waitForReady: Bool = true, extra: [String] = []) throws -> Background {
         let b = try Background(["ip", "netns", "exec", node.name, Harness.builtBinary("udp-node"), "--device", nodeDevice,
@@ -61,19 +52,14 @@ final class UDPTopology {
         return b
     }
 
-    private func udptoolCommand(_ args: [String]) throws -> [String] {
-        guard let tool = Self.udptool else { throw HarnessError("bench/c/udptool did not build") }
-        return [tool] + args
-    }
-
     /// Runs udptool in the peer namespace to completion.
     func kernel(_ args: [String], timeout: Double = 60) throws -> Harness.Output {
-        try peer.exec(udptoolCommand(args), timeout: timeout)
+        try peer.udptool(args, timeout: timeout)
     }
 
     /// Starts udptool in the peer namespace and returns at once.
     func kernelInBackground(_ args: [String]) throws -> Background {
-        try Background(["ip", "netns", "exec", peer.name] + udptoolCommand(args))
+        try peer.udptoolInBackground(args)
     }
 
     /// `count` datagrams of `size` bytes at `rate`/s from a kernel socket
@@ -90,10 +76,8 @@ final class UDPTopology {
     /// to a checking kernel socket (udptool recv) on port 6000, started once
     /// that socket is bound; both reports.
     func nodeToKernel(size: Int, count: Int, rate: Int, seconds: Int) throws -> (sent: [String: Any], received: [String: Any]) {
-        let recv = try kernelInBackground(["recv", "--bind", "\(Self.kernelAddress):6000", "--count", "\(count)", "--check",
-                                           "--rcvbuf", "16777216", "--seconds", "\(seconds)"])
-        let bound = try Harness.waitUntil(10) { try !peer.exec(["ss", "-Hlun", "sport = :6000"]).stdout.isEmpty }
-        guard bound else { throw HarnessError("udptool recv did not bind: \(recv.finish(timeout: 1).stderr)") }
+        let recv = try peer.udptoolReceiver(bind: "\(Self.kernelAddress):6000",
+                                            ["--count", "\(count)", "--check", "--rcvbuf", "16777216", "--seconds", "\(seconds)"])
         let source = try startNode(["source", "--to", "\(Self.kernelAddress):6000", "--size", "\(size)",
                                     "--count", "\(count)", "--rate", "\(rate)"], waitForReady: false)
         let sent = lastJSON(source.finish(timeout: 60).stdout)
