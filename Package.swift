@@ -75,7 +75,7 @@ let package = Package(
         .testTarget(name: "ATMTests", dependencies: ["ATM", "Stack", "Links", "Wire"]),
         .testTarget(name: "ControlTests", dependencies: ["Control", "Wire"]),
         // Control and SharedRings: the hostile-client tests speak the protocol and scribble on a ring in process.
-        .testTarget(name: "IntegrationTests", dependencies: ["Wire", "CShims", "Control", "SharedRings"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["Wire", "CShims", "Control", "SharedRings", "RTUClient", "UserUDP"]),
     ],
     swiftLanguageModes: [.v5]
 )
