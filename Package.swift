@@ -24,7 +24,7 @@ let package = Package(
         .target(name: "Links", dependencies: ["Wire", "CShims"], swiftSettings: fast),
         .target(name: "Stack", dependencies: ["Wire", "Links", "CShims"], swiftSettings: fast),
         .target(name: "RTUScheduler", dependencies: ["CShims"], swiftSettings: fast),
-        .target(name: "SharedRings", dependencies: ["CShims"], swiftSettings: fast),
+        .target(name: "SharedRings", dependencies: ["CShims", "Wire"], swiftSettings: fast),
         .target(name: "UserUDP", dependencies: ["Stack", "RTUScheduler", "SharedRings", "Links", "Wire", "CShims"],
                 swiftSettings: fast),
         // One host of the stack: ports, their RT cores, the in-process socket
@@ -49,10 +49,10 @@ let package = Package(
         .target(name: "RTUClientC", dependencies: ["RTUClient", "Control", "SharedRings", "Wire"], swiftSettings: fast),
         // The Swift example application (and the application side of the end-to-end tests and benchmark).
         .executableTarget(name: "rtu-udp", dependencies: [
-            "RTUClient", "Control", "SharedRings", "UserUDP", "Wire", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "RTUClient", "Control", "SharedRings", "UserUDP", "Wire", "Config", "CShims", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: fast),
         .executableTarget(name: "rtuctl", dependencies: [
-            "RTUClient", "Control", "Config", "Wire", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "RTUClient", "Control", "Config", "Wire", "CShims", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         // Benchmarks (not tests): run by scripts/bench-*.sh, results in BENCHMARKS.md.

@@ -25,16 +25,12 @@ build_udptool "$work" >/dev/null
 n="rtures-n-$$"; p="rtures-p-$$"; a="rtra$$"; b="rtrb$$"
 pids=()   # what the run in progress started
 cleanup() {
-  for q in "${pids[@]}"; do kill "$q" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  stop_all "${pids[@]}"
   netns_cleanup
   rm -rf "$work"
 }
 trap cleanup EXIT
-netns_add "$n" "$p"
-veth "$n" "$a" "$p" "$b"
-ip -n "$p" addr add 198.18.0.2/24 dev "$b"
-ip netns exec "$p" ethtool -K "$b" tx off >/dev/null
+kernel_peer "$n" "$a" "$p" "$b"
 mac_n=$(mac_of "$n" "$a")
 mac_p=$(mac_of "$p" "$b")
 

@@ -5,6 +5,10 @@
 #   trap netns_cleanup EXIT            (or call netns_cleanup from the script's own trap)
 #   netns_add "$NS1" "$NS2"            each with loopback up and IPv6 off (quiet links)
 #   veth "$NS1" "$DEV1" "$NS2" "$DEV2" a veth pair, DEV1 in NS1 and DEV2 in NS2 (or both in one), both up
+#   kernel_peer "$NS" "$DEV" "$PEER" "$PDEV"
+#                                      both namespaces, a veth DEV (NS) – PDEV (PEER), the kernel at
+#                                      198.18.0.2/24 on PDEV with checksum offload off (whole checksums)
+#   stop_all PID...                    kills the processes and waits for them
 #   mac_of "$NS" "$DEV"                the device's MAC address
 #   wait_for_text FILE TEXT SECONDS [PID]
 #                                      until FILE holds TEXT: fails when PID exits first or time runs out
@@ -32,6 +36,19 @@ veth() {
     ip -n "$1" link add "$2" type veth peer name "$4" netns "$3" &&
         ip -n "$1" link set "$2" up &&
         ip -n "$3" link set "$4" up
+}
+
+kernel_peer() {
+    netns_add "$1" "$3" &&
+        veth "$1" "$2" "$3" "$4" &&
+        ip -n "$3" addr add 198.18.0.2/24 dev "$4" &&
+        ip netns exec "$3" ethtool -K "$4" tx off >/dev/null
+}
+
+stop_all() {
+    local q
+    for q in "$@"; do kill "$q" 2>/dev/null || true; done
+    for q in "$@"; do wait "$q" 2>/dev/null || true; done
 }
 
 mac_of() { ip netns exec "$1" cat "/sys/class/net/$2/address"; }

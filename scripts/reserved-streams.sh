@@ -35,16 +35,12 @@ build_udptool "$work" >/dev/null
 n="rtues-n-$$"; p="rtues-p-$$"; a="rtea$$"; b="rteb$$"
 pids=()
 cleanup() {
-  for q in "${pids[@]}"; do kill "$q" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  stop_all "${pids[@]}"
   netns_cleanup
   rm -rf "$work"
 }
 trap cleanup EXIT
-netns_add "$n" "$p"
-veth "$n" "$a" "$p" "$b"
-ip -n "$p" addr add 198.18.0.2/24 dev "$b"
-ip netns exec "$p" ethtool -K "$b" tx off >/dev/null
+kernel_peer "$n" "$a" "$p" "$b"
 ip netns exec "$n" ethtool -K "$a" tx off >/dev/null
 mac_p=$(mac_of "$p" "$b")
 control="$work/control.sock"
@@ -119,8 +115,7 @@ run() {   # run LABEL STACK LOAD — STACK: rtud, rtud-off or kernel; LOAD: idle
   senders+=($!)
   pids+=("${senders[@]}")
   for q in "${receivers[@]}"; do wait "$q" || true; done
-  for q in "${senders[@]}"; do kill "$q" 2>/dev/null || true; wait "$q" 2>/dev/null || true; done
-  [ -n "$stress" ] && { kill "$stress" 2>/dev/null || true; wait "$stress" 2>/dev/null || true; }
+  stop_all "${senders[@]}" $stress
   if [ -n "$rtud" ]; then
     ip netns exec "$n" "$BIN/rtuctl" rtus --json >"$work/$label.rtus.json" 2>/dev/null || true
     kill "$rtud"; wait "$rtud" || true

@@ -224,13 +224,17 @@ extension DeclaredSocket {
     static let messageSizeRange = 1...65507
     static let periodRange = ConfigDuration.microseconds(100)...ConfigDuration.seconds(1)
 
+    /// A socket name, declared here or given to the control plane: 1 to 32 of a-z 0-9 _ -.
+    public static func isValidName(_ name: String) -> Bool {
+        (1...32).contains(name.utf8.count)
+            && name.utf8.allSatisfy { Ascii.isDigit($0) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == Ascii.underscore || $0 == Ascii.minus }
+    }
+
     func check(path p: String, interfaces: [InterfaceConfig], into out: inout [ConfigIssue]) {
         func issue(_ key: String, _ value: String?, _ message: String) {
             out.append(ConfigIssue(keyPath: "\(p).\(key)", value: value, message: message))
         }
-        let validName = (1...32).contains(name.utf8.count)
-            && name.utf8.allSatisfy { Ascii.isDigit($0) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == Ascii.underscore || $0 == Ascii.minus }
-        if !validName { issue("name", quoted(name), "must be 1 to 32 of a-z 0-9 _ -") }
+        if !Self.isValidName(name) { issue("name", quoted(name), "must be 1 to 32 of a-z 0-9 _ -") }
         if !bind.address.isUnspecified && !interfaces.contains(where: { $0.address.address == bind.address }) {
             issue("bind", quoted(bind), "\(bind.address) is not the address of any interface (or use 0.0.0.0)")
         }

@@ -310,7 +310,7 @@ public final class Node: @unchecked Sendable {
         let input: RTUHandle, output: RTUHandle
         if let plan, configuration.reservationsEnabled {
             do { input = try runtime.add(plan.input, body: UDPInputUpcall(layer: layer, socket: socket), on: .core(port.core)) } catch {
-                throw .admissionRefused("\(error)")
+                throw Self.refused(error)
             }
             do {
                 output = try runtime.add(plan.output, body: UDPOutputUpcall(layer: layer, socket: socket, reservation: reservation,
@@ -318,7 +318,7 @@ public final class Node: @unchecked Sendable {
                                          on: .core(port.core))
             } catch {
                 try? runtime.remove(input.id)
-                throw .admissionRefused("\(error)")
+                throw Self.refused(error)
             }
         } else {
             // Unreserved, or reservations turned off: best-effort in the slack,
@@ -346,6 +346,14 @@ public final class Node: @unchecked Sendable {
         }
         input.trigger?.signal()
         output.trigger?.signal()
+    }
+
+    /// What a refused `runtime.add` means to a caller: the refusal's reason
+    /// alone (`NodeError.admissionRefused` says "admission refused" itself),
+    /// or the scheduler's error as it is.
+    private static func refused(_ error: SchedulerError) -> NodeError {
+        if case let .admission(.refused(refusal)) = error { return .admissionRefused("\(refusal)") }
+        return .admissionRefused("\(error)")
     }
 
     /// Closes `socket`: out of the demux, its RTUs removed, frames in its

@@ -135,26 +135,22 @@ public final class RTUClient {
     // MARK: - Inspection
 
     public func sockets() throws(RTUClientError) -> [SocketInfo] {
-        var all: [SocketInfo] = []
-        var cursor: UInt32 = 0
-        repeat {
-            guard case let .sockets(page, next) = try call(.listSockets(cursor: cursor)).0 else {
-                throw .protocolFailure("unexpected answer to list sockets")
-            }
-            all += page
-            cursor = next
-        } while cursor != 0
-        return all
+        try paged(ControlRequest.listSockets) { if case let .sockets(page, next) = $0 { (page, next) } else { nil } }
     }
 
     public func rtus() throws(RTUClientError) -> [RTUInfo] {
-        var all: [RTUInfo] = []
+        try paged(ControlRequest.listRTUs) { if case let .rtus(page, next) = $0 { (page, next) } else { nil } }
+    }
+
+    /// Every item of a paged list: requests from cursor 0 until the daemon says 0.
+    private func paged<Item>(_ request: (UInt32) -> ControlRequest,
+                             _ page: (ControlReply) -> ([Item], UInt32)?) throws(RTUClientError) -> [Item] {
+        var all: [Item] = []
         var cursor: UInt32 = 0
         repeat {
-            guard case let .rtus(page, next) = try call(.listRTUs(cursor: cursor)).0 else {
-                throw .protocolFailure("unexpected answer to list RTUs")
-            }
-            all += page
+            let reply = try call(request(cursor)).0
+            guard let (items, next) = page(reply) else { throw .protocolFailure("unexpected answer to \(request(cursor))") }
+            all += items
             cursor = next
         } while cursor != 0
         return all

@@ -1,3 +1,4 @@
+import CShims
 import Control
 import Glibc
 import SharedRings
@@ -98,16 +99,19 @@ public final class RTUSocket: @unchecked Sendable {
 
     /// Runs `attempt` with waits cut into slices, checking between them that
     /// the daemon is still there. `attempt(slice)` returns nil to go on waiting.
+    /// The first attempt does not wait, so a send or receive that finds room
+    /// or data reads no clock and makes no system call.
     @inline(__always)
     private func waiting<T>(_ timeout: Int64, _ attempt: (Int64) throws(RTUSocketError) -> T?) throws(RTUSocketError) -> T? {
-        if timeout == 0 { return try attempt(0) }
-        let deadline = timeout < 0 ? Int64.max : monotonicNow() &+ timeout
+        if let done = try attempt(0) { return done }
+        if timeout == 0 { return nil }
+        let deadline = timeout < 0 ? Int64.max : rtu_sched_monotonic_ns() &+ timeout
         while true {
-            let left = deadline == .max ? Self.waitSlice : min(Self.waitSlice, deadline - monotonicNow())
-            if left <= 0 { return try attempt(0) }
+            let left = deadline == .max ? Self.waitSlice : min(Self.waitSlice, deadline - rtu_sched_monotonic_ns())
+            if left <= 0 { return nil }
             if let done = try attempt(left) { return done }
             if daemonGone() { throw closedError }
-            if deadline != .max && monotonicNow() >= deadline { return nil }
+            if deadline != .max && rtu_sched_monotonic_ns() >= deadline { return nil }
         }
     }
 
@@ -118,7 +122,7 @@ public final class RTUSocket: @unchecked Sendable {
     public func send(_ payload: UnsafeRawBufferPointer, to destination: SocketAddress? = nil,
                      timeout: Int64 = -1) throws(RTUSocketError) {
         guard let to = destination ?? info.remote else { throw .notConnected }
-        let peer = DatagramPeer(address: to.address.rawValue, port: to.port)
+        let peer = DatagramPeer(to)
         let sent: Bool? = try waiting(timeout) { (slice) throws(RTUSocketError) -> Bool? in
             do throws(DatagramSendError) {
                 try endpoint.send(payload, to: peer, timeout: slice) { gone }
@@ -145,7 +149,7 @@ public final class RTUSocket: @unchecked Sendable {
     /// The peer a batch entry with no destination goes to: the connected one.
     public func peer(_ destination: SocketAddress?) throws(RTUSocketError) -> DatagramPeer {
         guard let to = destination ?? info.remote else { throw .notConnected }
-        return DatagramPeer(address: to.address.rawValue, port: to.port)
+        return DatagramPeer(to)
     }
 
     private func map<T>(_ error: DatagramSendError) throws(RTUSocketError) -> T? {
@@ -171,7 +175,7 @@ public final class RTUSocket: @unchecked Sendable {
             } catch { throw map(error) }
         }
         guard let r else { return nil }
-        return (r.length, r.stored, SocketAddress(address: IPv4Address(rawValue: r.peer.address), port: r.peer.port))
+        return (r.length, r.stored, r.peer.socketAddress)
     }
 
     /// Fills `batch` with the datagrams waiting (at least one within
@@ -189,7 +193,7 @@ public final class RTUSocket: @unchecked Sendable {
     private func map(_ error: DatagramReceiveError) -> RTUSocketError {
         switch error {
         case let .icmp(peer, type, code):
-            return .icmp(peer: SocketAddress(address: IPv4Address(rawValue: peer.address), port: peer.port), type: type, code: code)
+            return .icmp(peer: peer.socketAddress, type: type, code: code)
         case .closed: return closedError
         case let .ringViolation(v):
             closedByDaemon("the RX ring is corrupt (\(v))")
@@ -267,10 +271,4 @@ public final class RTUSocket: @unchecked Sendable {
             thread = pthread_t()
         }
     }
-}
-
-@inline(__always) func monotonicNow() -> Int64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
 }

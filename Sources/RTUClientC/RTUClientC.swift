@@ -19,16 +19,14 @@ private func socketAddress(_ text: UnsafePointer<CChar>?) -> SocketAddress? {
     text.flatMap { SocketAddress(String(cString: $0)) }
 }
 
-private func socketAddress(_ a: sockaddr_in) -> SocketAddress {
-    SocketAddress(address: IPv4Address(rawValue: UInt32(bigEndian: a.sin_addr.s_addr)), port: UInt16(bigEndian: a.sin_port))
-}
-
-private func sockaddr(_ s: SocketAddress) -> sockaddr_in {
-    var a = sockaddr_in()
-    a.sin_family = sa_family_t(AF_INET)
-    a.sin_port = s.port.bigEndian
-    a.sin_addr.s_addr = s.address.rawValue.bigEndian
-    return a
+/// A handle for the object `make` returns (retained until the matching
+/// close or disconnect), or NULL with its error in `err`.
+private func retained(_ err: UnsafeMutablePointer<CChar>?, _ errlen: Int,
+                      _ make: () throws(RTUClientError) -> AnyObject) -> OpaquePointer? {
+    do { return OpaquePointer(Unmanaged.passRetained(try make()).toOpaque()) } catch {
+        report(error.description, err, errlen)
+        return nil
+    }
 }
 
 private func milliseconds(_ ms: Int32) -> Int64 { ms < 0 ? -1 : Int64(ms) * 1_000_000 }
@@ -54,14 +52,9 @@ private func socket(_ p: OpaquePointer) -> RTUSocket { Unmanaged<RTUSocket>.from
 @_cdecl("rtu_connect")
 public func rtu_connect(_ path: UnsafePointer<CChar>?, _ name: UnsafePointer<CChar>?,
                         _ err: UnsafeMutablePointer<CChar>?, _ errlen: Int) -> OpaquePointer? {
-    do {
-        let c = try RTUClient(controlPath: path.map { String(cString: $0) } ?? RTUClient.environmentControlPath,
-                              client: name.map { String(cString: $0) } ?? "c-client")
-        return OpaquePointer(Unmanaged.passRetained(c).toOpaque())
-    } catch {
-        report(error.description, err, errlen)
-        return nil
-    }
+    let control = path.map { String(cString: $0) } ?? RTUClient.environmentControlPath
+    let client = name.map { String(cString: $0) } ?? "c-client"
+    return retained(err, errlen) { () throws(RTUClientError) in try RTUClient(controlPath: control, client: client) }
 }
 
 @_cdecl("rtu_disconnect")
@@ -74,13 +67,7 @@ public func rtu_disconnect(_ c: OpaquePointer?) {
 public func rtu_attach(_ c: OpaquePointer?, _ name: UnsafePointer<CChar>?,
                        _ err: UnsafeMutablePointer<CChar>?, _ errlen: Int) -> OpaquePointer? {
     guard let c, let name else { report("rtu_attach: client and name are required", err, errlen); return nil }
-    do {
-        let s = try client(c).attach(String(cString: name))
-        return OpaquePointer(Unmanaged.passRetained(s).toOpaque())
-    } catch {
-        report(error.description, err, errlen)
-        return nil
-    }
+    return retained(err, errlen) { () throws(RTUClientError) in try client(c).attach(String(cString: name)) }
 }
 
 @_cdecl("rtu_open")
@@ -93,13 +80,7 @@ public func rtu_open(_ c: OpaquePointer?, _ bind: UnsafePointer<CChar>?, _ conne
     if connect != nil && peer == nil { report("rtu_open: connect must be \"a.b.c.d:port\" or NULL", err, errlen); return nil }
     let reserve = rate > 0 ? ReservationSpec(rateBitsPerSecond: rate, messageSize: messageSize,
                                              periodNanoseconds: period == 0 ? 10_000_000 : period) : nil
-    do {
-        let s = try client(c).openSocket(bind: local, connect: peer, reserve: reserve)
-        return OpaquePointer(Unmanaged.passRetained(s).toOpaque())
-    } catch {
-        report(error.description, err, errlen)
-        return nil
-    }
+    return retained(err, errlen) { () throws(RTUClientError) in try client(c).openSocket(bind: local, connect: peer, reserve: reserve) }
 }
 
 @_cdecl("rtu_close")
@@ -113,7 +94,7 @@ public func rtu_close(_ s: OpaquePointer?) {
 @_cdecl("rtu_local_address")
 public func rtu_local_address(_ s: OpaquePointer?, _ out: UnsafeMutablePointer<sockaddr_in>?) -> Int32 {
     guard let s, let out else { return -EINVAL }
-    out.pointee = sockaddr(socket(s).local)
+    out.pointee = socket(s).local.sockaddrIn
     return 0
 }
 
@@ -128,7 +109,7 @@ public func rtu_send(_ s: OpaquePointer?, _ data: UnsafeRawPointer?, _ length: I
                      _ to: UnsafePointer<sockaddr_in>?, _ timeout: Int32) -> Int32 {
     guard let s, data != nil || length == 0, length >= 0 else { return -EINVAL }
     do {
-        try socket(s).send(UnsafeRawBufferPointer(start: data, count: length), to: to.map { socketAddress($0.pointee) },
+        try socket(s).send(UnsafeRawBufferPointer(start: data, count: length), to: to.map { SocketAddress($0.pointee) },
                            timeout: milliseconds(timeout))
         return 0
     } catch {
@@ -143,10 +124,10 @@ public func rtu_recv(_ s: OpaquePointer?, _ buffer: UnsafeMutableRawPointer?, _ 
     do {
         guard let r = try socket(s).receive(into: UnsafeMutableRawBufferPointer(start: buffer, count: capacity),
                                             timeout: milliseconds(timeout)) else { return -Int(EAGAIN) }
-        from?.pointee = sockaddr(r.source)
+        from?.pointee = r.source.sockaddrIn
         return r.length
     } catch {
-        if case let .icmp(peer, _, _) = error { from?.pointee = sockaddr(peer) }
+        if case let .icmp(peer, _, _) = error { from?.pointee = peer.sockaddrIn }
         return -Int(errnoValue(error))
     }
 }
@@ -168,7 +149,7 @@ public func rtu_send_batch(_ s: OpaquePointer?, _ messages: UnsafeMutableRawPoin
         do throws(RTUSocketError) {
             for i in 0..<Int(count) {
                 let m = list[i]
-                let peer = try sock.peer(m.address.sin_port == 0 ? nil : socketAddress(m.address))
+                let peer = try sock.peer(m.address.sin_port == 0 ? nil : SocketAddress(m.address))
                 batch.initializeElement(at: i, to: OutgoingDatagram(payload: UnsafeRawBufferPointer(start: m.data, count: m.length),
                                                                     peer: peer))
             }
@@ -194,8 +175,7 @@ public func rtu_recv_batch(_ s: OpaquePointer?, _ messages: UnsafeMutableRawPoin
             let n = try sock.receive(batch: batch, timeout: milliseconds(timeout))
             for i in 0..<n {
                 list[i].length = batch[i].received.length
-                list[i].address = sockaddr(SocketAddress(address: IPv4Address(rawValue: batch[i].received.peer.address),
-                                                         port: batch[i].received.peer.port))
+                list[i].address = batch[i].received.peer.socketAddress.sockaddrIn
             }
             return n == 0 ? -EAGAIN : Int32(n)
         } catch {

@@ -1,4 +1,5 @@
 import CShims
+import Wire
 
 /// A datagram's peer as the rings carry it: IPv4 address and port, host order.
 public struct DatagramPeer: Hashable, Sendable {
@@ -9,6 +10,10 @@ public struct DatagramPeer: Hashable, Sendable {
         self.address = address
         self.port = port
     }
+
+    public init(_ s: SocketAddress) { self.init(address: s.address.rawValue, port: s.port) }
+
+    public var socketAddress: SocketAddress { SocketAddress(address: IPv4Address(rawValue: address), port: port) }
 }
 
 public enum DatagramSendError: Error, Equatable, Sendable {

@@ -75,7 +75,7 @@ public enum UDPReceiveError: Error, Equatable, Sendable {
     init(_ error: DatagramReceiveError) {
         switch error {
         case let .icmp(peer, type, code):
-            self = .icmp(peer: SocketAddress(address: IPv4Address(rawValue: peer.address), port: peer.port),
+            self = .icmp(peer: peer.socketAddress,
                          type: type, code: code)
         case .closed, .ringViolation: self = .closed
         }
@@ -198,7 +198,7 @@ public final class UDPSocket: @unchecked Sendable {
                      timeout: Int64) throws(UDPSendError) {
         guard let to = destination ?? remote else { throw .notConnected }
         do throws(DatagramSendError) {
-            try endpoint.send(payload, to: DatagramPeer(address: to.address.rawValue, port: to.port), timeout: timeout,
+            try endpoint.send(payload, to: DatagramPeer(to), timeout: timeout,
                               isClosed: { isClosed.load(ordering: .relaxed) })
         } catch {
             if error == .wouldBlock { counters.sendWouldBlock.increment() }
@@ -220,7 +220,7 @@ public final class UDPSocket: @unchecked Sendable {
         }
         return got.map {
             UDPReceived(length: $0.length, stored: $0.stored,
-                        source: SocketAddress(address: IPv4Address(rawValue: $0.peer.address), port: $0.peer.port))
+                        source: $0.peer.socketAddress)
         }
     }
 }

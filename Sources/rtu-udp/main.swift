@@ -12,6 +12,8 @@
 // format), checked with --check. One JSON object on stdout at the end.
 
 import ArgumentParser
+import CShims
+import Config
 import Control
 import Glibc
 import RTUClient
@@ -38,6 +40,15 @@ struct Endpoint: ParsableArguments {
         if (rate == nil) != (messageSize == nil) { throw ValidationError("--rate and --message-size go together") }
     }
 
+    /// `open` for the receiving modes, then `{"ready":true}` on stdout: the
+    /// scripts start their senders once they see it.
+    func openForReceiving() throws -> DatagramSocket {
+        let socket = try open(connect: nil)
+        print("{\"ready\":true}")
+        fflush(stdout)
+        return socket
+    }
+
     func open(connect: SocketAddress?) throws -> DatagramSocket {
         if kernel { return try KernelSocket(bind: bind.flatMap { SocketAddress($0) }, connect: connect) }
         do {
@@ -48,8 +59,8 @@ struct Endpoint: ParsableArguments {
             } else {
                 var reserve: ReservationSpec?
                 if let r = rate, let size = messageSize {
-                    guard let bits = parseRate(r) else { throw ValidationError("--rate \(r): e.g. 40Mbit") }
-                    reserve = ReservationSpec(rateBitsPerSecond: bits, messageSize: UInt32(size),
+                    guard let bits = BitRate(r) else { throw ValidationError("--rate \(r): e.g. 40Mbit") }
+                    reserve = ReservationSpec(rateBitsPerSecond: bits.bitsPerSecond, messageSize: UInt32(size),
                                               periodNanoseconds: UInt64(periodMs) * 1_000_000)
                 }
                 socket = try client.openSocket(bind: SocketAddress(bind!)!, connect: connect, reserve: reserve)
@@ -101,31 +112,23 @@ final class KernelSocket: DatagramSocket {
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, 4)
         setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, 4)
         if let bind {
-            var a = Self.address(bind)
+            var a = bind.sockaddrIn
             let r = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, 16) } }
             guard r == 0 else { throw Failure("bind \(bind): \(String(cString: strerror(errno)))") }
         }
         if let connect {
-            var a = Self.address(connect)
+            var a = connect.sockaddrIn
             let r = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, 16) } }
             guard r == 0 else { throw Failure("connect \(connect): \(String(cString: strerror(errno)))") }
         }
     }
     deinit { close(fd) }
 
-    static func address(_ s: SocketAddress) -> sockaddr_in {
-        var a = sockaddr_in()
-        a.sin_family = sa_family_t(AF_INET)
-        a.sin_port = s.port.bigEndian
-        a.sin_addr.s_addr = s.address.rawValue.bigEndian
-        return a
-    }
-
     func send(_ payload: UnsafeRawBufferPointer, to: SocketAddress?) throws {
         while true {
             let r: Int
             if let to {
-                var a = Self.address(to)
+                var a = to.sockaddrIn
                 r = withUnsafePointer(to: &a) {
                     $0.withMemoryRebound(to: Glibc.sockaddr.self, capacity: 1) { sendto(fd, payload.baseAddress, payload.count, 0, $0, 16) }
                 }
@@ -153,7 +156,7 @@ final class KernelSocket: DatagramSocket {
             if errno == EINTR || errno == EAGAIN || errno == ECONNREFUSED { return nil }
             throw Failure("recv: \(String(cString: strerror(errno)))")
         }
-        return (n, SocketAddress(address: IPv4Address(rawValue: UInt32(bigEndian: a.sin_addr.s_addr)), port: UInt16(bigEndian: a.sin_port)))
+        return (n, SocketAddress(a))
     }
     var description: String { "kernel socket" }
 }
@@ -163,25 +166,8 @@ struct Failure: Error, CustomStringConvertible {
     init(_ d: String) { description = d }
 }
 
-func parseRate(_ text: String) -> UInt64? {
-    let units: [(String, Double)] = [("Gbit", 1e9), ("Mbit", 1e6), ("kbit", 1e3), ("bit", 1), ("G", 1e9), ("M", 1e6), ("k", 1e3)]
-    for (suffix, scale) in units where text.hasSuffix(suffix) {
-        guard let v = Double(text.dropLast(suffix.count)), v > 0 else { return nil }
-        return UInt64(v * scale)
-    }
-    return UInt64(text)
-}
-
-func now() -> Int64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
-}
-
-func sleepUntil(_ t: Int64) {
-    var ts = timespec(tv_sec: Int(t / 1_000_000_000), tv_nsec: Int(t % 1_000_000_000))
-    while clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nil) == EINTR {}
-}
+/// The monotonic clock in nanoseconds.
+func now() -> Int64 { rtu_sched_monotonic_ns() }
 
 struct RTUUDP: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "rtu-udp", abstract: "A UDP application on RTUClient (or kernel sockets).",
@@ -199,9 +185,7 @@ struct Recv: ParsableCommand {
     @Option(help: "Start counting intervals this many seconds after the first datagram.") var warmup: Double = 0
 
     func run() throws {
-        let socket = try endpoint.open(connect: nil)
-        print("{\"ready\":true}")
-        fflush(stdout)
+        let socket = try endpoint.openForReceiving()
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_536, alignment: 16)
         defer { buffer.deallocate() }
         var received = 0, bytes = 0, bad = 0, duplicates = 0, reordered = 0
@@ -266,7 +250,7 @@ struct Send: ParsableCommand {
         let start = now()
         let gap = pps.map { Int64(1e9 / $0) }
         for n in 0..<count {
-            if let gap { sleepUntil(start + Int64(n) * gap) }
+            if let gap { _ = rtu_sched_sleep_until(start + Int64(n) * gap) }
             let body = UnsafeMutableRawBufferPointer(rebasing: payload[0..<size])
             PayloadPattern.fill(body, seq: stream << 48 | UInt64(n))
             try socket.send(UnsafeRawBufferPointer(body), to: endpoint.kernel ? nil : destination)
@@ -282,9 +266,7 @@ struct Echo: ParsableCommand {
     @Option(help: "Stop after this many seconds.") var seconds: Double = 60
 
     func run() throws {
-        let socket = try endpoint.open(connect: nil)
-        print("{\"ready\":true}")
-        fflush(stdout)
+        let socket = try endpoint.openForReceiving()
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_536, alignment: 16)
         defer { buffer.deallocate() }
         var echoed = 0

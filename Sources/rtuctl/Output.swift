@@ -1,3 +1,4 @@
+import Config
 import Control
 
 /// An aligned text table: a header row, then rows, columns padded to their widest cell.
@@ -97,26 +98,9 @@ indirect enum JSON {
         }
     }
 
-    static func quote(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\t": out += "\\t"
-            case "\r": out += "\\r"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
-    }
+    /// TOML's basic strings escape exactly what JSON strings must (quote,
+    /// backslash, control characters as \n \t \r or \uXXXX): the same writer serves.
+    static func quote(_ s: String) -> String { TOMLWriter.string(s) }
 
     static func socket(_ s: SocketInfo) -> JSON {
         var fields: [(String, JSON)] = [("id", .number(Double(s.id))), ("name", .string(s.name)),

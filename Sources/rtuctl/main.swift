@@ -1,5 +1,6 @@
 import ArgumentParser
 import Config
+import CShims
 import Control
 import Glibc
 import RTUClient
@@ -219,12 +220,12 @@ struct Watch: ParsableCommand {
         let step = ConfigDuration(interval)!.nanoseconds
         let tty = isatty(STDOUT_FILENO) != 0
         var previous: [UInt32: (rx: UInt64, rxBytes: UInt64, tx: UInt64, drops: UInt64)] = [:]
-        var last = monotonic()
+        var last = rtu_sched_monotonic_ns()
         var n = 0
         while count.map({ n < $0 }) ?? true {
             let sockets = try checked { try client.sockets() }
             let rtus = try checked { try client.rtus() }
-            let now = monotonic()
+            let now = rtu_sched_monotonic_ns()
             let seconds = max(1e-3, Double(now - last) / 1e9)
             last = now
             var rows: [[String]] = []
@@ -249,15 +250,8 @@ struct Watch: ParsableCommand {
             fflush(stdout)
             n += 1
             if count.map({ n >= $0 }) ?? false { break }
-            var ts = timespec(tv_sec: Int(step / 1_000_000_000), tv_nsec: Int(step % 1_000_000_000))
-            nanosleep(&ts, nil)
+            _ = rtu_sched_sleep_until(rtu_sched_monotonic_ns() + step)
         }
-    }
-
-    private func monotonic() -> Int64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
     }
 }
 

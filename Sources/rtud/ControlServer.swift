@@ -351,7 +351,7 @@ final class ControlServer {
                 by client: ClientSession?) throws -> DaemonSocket {
         guard spec.proto == .udp else { throw Refusal(.invalidArgument, "only UDP sockets so far (TCP is the next issue)") }
         if let name = spec.name {
-            guard Self.isValidName(name) else {
+            guard DeclaredSocket.isValidName(name) else {
                 throw Refusal(.invalidArgument, "socket name \(name): 1 to 32 of a-z 0-9 _ -")
             }
             guard byName[name] == nil else { throw Refusal(.nameInUse, "a socket named \(name) exists") }
@@ -413,26 +413,12 @@ final class ControlServer {
         return socket
     }
 
-    /// Socket names as in `[[socket]]`: 1 to 32 of a-z 0-9 _ -.
-    static func isValidName(_ name: String) -> Bool {
-        (1...32).contains(name.utf8.count)
-            && name.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x5F || $0 == 0x2D }
-    }
-
-    /// How `NodeError.admissionRefused` and `AdmissionError.refused` describe themselves.
-    static let admissionPrefix = "admission refused: "
-
     private func refusal(_ error: NodeError) -> Refusal {
         switch error {
         case .addressInUse: return Refusal(.addressInUse, error.description)
         case .noInterface: return Refusal(.invalidArgument, "\(error.description) (rtuctl status lists the interfaces)")
-        case let .admissionRefused(why):
-            // The code says "admission refused" (rtuctl prints it); the node's and
-            // the scheduler's descriptions each begin with it too, and rtuctl
-            // printed it three times over. The reason alone goes in the message.
-            var reason = Substring(why)
-            while reason.hasPrefix(Self.admissionPrefix) { reason = reason.dropFirst(Self.admissionPrefix.count) }
-            return Refusal(.admissionRefused, String(reason))
+        // The code says "admission refused" (clients print it); the message is the reason alone.
+        case let .admissionRefused(why): return Refusal(.admissionRefused, why)
         case .reservation: return Refusal(.invalidArgument, "reservation: \(error.description)")
         case .tooManySockets, .noEphemeralPort: return Refusal(.limitExceeded, error.description)
         default: return Refusal(.internalError, error.description)
