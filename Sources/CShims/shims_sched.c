@@ -32,7 +32,10 @@ int rtu_sched_set_timerslack_self(unsigned long nanoseconds) {
 }
 
 int rtu_sched_lock_memory(void) {
-    return mlockall(MCL_CURRENT | MCL_FUTURE) == 0 ? 0 : errno;
+    if (mlockall(MCL_CURRENT) != 0) return errno;
+    // Without MCL_CURRENT this only sets how later mappings are locked; the
+    // current ones stay populated and locked.
+    return mlockall(MCL_FUTURE | MCL_ONFAULT) == 0 ? 0 : errno;
 }
 
 int rtu_sched_has_capability(int cap) {

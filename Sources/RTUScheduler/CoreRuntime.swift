@@ -45,7 +45,7 @@ final class CoreRuntime: @unchecked Sendable {
         self.priority = priority
         self.commandLatency = commandLatency
         epollFD = ep
-        doorbell = CoreDoorbell(eventFD: efd)
+        doorbell = CoreDoorbell(eventFD: efd, signalCapacity: slotCapacity)
         stats = CoreStatistics(core: index)
         ring = SPSCRing(capacity: ringCapacity)
         core = DispatcherCore(clock: MonotonicClock(), doorbell: doorbell, stats: stats,

@@ -75,6 +75,14 @@ public enum StepResult: Equatable, Sendable {
 /// - best-effort work (entries and demoted RTUs with work left) is served
 ///   round-robin when no RTU is released, one slice per invocation.
 ///
+/// What a step costs does not grow with the number of entries: a daemon
+/// holds two best-effort entries per unreserved socket, tens of thousands,
+/// nearly all idle. Entries live in a slab whose index is also their
+/// trigger's bit in the doorbell's signal set, so a signal is found without
+/// looking at the others; only real-time slots (few: admission bounds them)
+/// are scanned for releases; best-effort work waits on a ready list in the
+/// order it became ready, which is the round-robin order.
+///
 /// Single-threaded: only the owning dispatcher thread touches it.
 public final class DispatcherCore {
     struct Slot {
@@ -96,11 +104,18 @@ public final class DispatcherCore {
         /// The current job has had its first invocation.
         var started = false
         var demoted = false
-        /// Work remains for the slack.
+        /// Work remains for the slack; then the slot is on the ready list
+        /// (or being invoked from it).
         var beReady = false
         /// Reactive/best-effort: a signal arrived and is not yet served.
         var eventPending = false
         var eventAt: Nanoseconds = 0
+        /// Ready-list links (slab indices, -1: none) and membership.
+        var previousReady = -1
+        var nextReady = -1
+        var queued = false
+        /// False for a free slab entry.
+        let live: Bool
 
         var isRealtime: Bool { kind != .bestEffort }
     }
@@ -115,10 +130,21 @@ public final class DispatcherCore {
     /// Longest best-effort invocation the dispatcher asks for (via `budget`
     /// and `shouldYield`). Admission counts it as blocking of every RTU.
     public let bestEffortSlice: Nanoseconds
-    /// Real-time slots first in rate-monotonic order, then best-effort by id.
+    /// Every entry, at a stable index (its trigger's signal bit); removed
+    /// ones are `vacant` (holding no body, so nothing is freed here) and reused.
     private(set) var slots: [Slot] = []
-    private var roundRobin = 0
+    private var freeSlots: [Int] = []
+    private var slotOf: [RTUID: Int] = [:]
+    /// Slab indices of the real-time slots in rate-monotonic order.
+    private var realtime: [Int] = []
+    /// Triggered entries beyond the doorbell's signal set: looked at one by
+    /// one when a signal without a bit arrives (only on a core holding more
+    /// entries than the runtime's `slotsPerCore`).
+    private var unindexed: [Int] = []
+    private var readyHead = -1
+    private var readyTail = -1
     private var triggerCount = 0
+    private let vacant: Slot
 
     /// The dispatcher's own duty cycle: in every `busyWindow` it runs
     /// best-effort work only while its invocations have used less than
@@ -140,54 +166,110 @@ public final class DispatcherCore {
         self.doorbell = doorbell
         self.stats = stats
         self.bestEffortSlice = bestEffortSlice
+        vacant = Slot(id: RTUID(rawValue: 0), kind: .bestEffort, period: .max, budget: 0, batch: 1, body: Upcall(),
+                      stats: RTUStatistics(id: RTUID(rawValue: 0), name: "", histograms: false), trigger: nil, nextRelease: .max, live: false)
         slots.reserveCapacity(capacity)
+        freeSlots.reserveCapacity(capacity)
+        slotOf.reserveCapacity(capacity)
     }
 
     /// Number of entries (RTUs and best-effort).
-    public var count: Int { slots.count }
+    public var count: Int { slotOf.count }
 
     /// Whether any entry can be woken by a signal (so the runtime must sleep
     /// on the eventfd rather than on a timer alone).
     public var hasTriggers: Bool { triggerCount > 0 }
 
-    /// Ids in dispatch-priority order (for inspection and tests).
-    public var priorityOrder: [RTUID] { slots.map(\.id) }
+    /// Ids in dispatch-priority order: real-time slots rate-monotonic, then
+    /// best-effort entries by id (for inspection and tests).
+    public var priorityOrder: [RTUID] {
+        realtime.map { slots[$0].id } + slots.filter { $0.live && !$0.isRealtime }.map(\.id).sorted()
+    }
 
     // MARK: commands
 
-    /// Applies a command. Called between upcalls only.
+    /// Applies a command. Called between upcalls only. Costs O(1) for
+    /// best-effort entries and O(real-time slots) for RTUs (amortised: the
+    /// tables grow by doubling when more entries arrive than `capacity`).
     public func apply(_ command: CoreCommand) {
         switch command {
         case let .add(c):
+            guard slotOf[c.id] == nil else { return }
             let now = clock.now()
-            slots.append(Slot(id: c.id, kind: c.kind, period: c.period, budget: c.budget, batch: c.batch,
-                              body: c.body, stats: c.stats, trigger: c.trigger,
-                              nextRelease: c.kind == .periodic ? (c.firstRelease ?? now) : now))
-            if c.trigger != nil { triggerCount += 1 }
-            sortSlots()
+            let i: Int
+            if let reused = freeSlots.popLast() {
+                i = reused
+            } else {
+                i = slots.count
+                slots.append(vacant)
+            }
+            slots[i] = Slot(id: c.id, kind: c.kind, period: c.period, budget: c.budget, batch: c.batch,
+                            body: c.body, stats: c.stats, trigger: c.trigger,
+                            nextRelease: c.kind == .periodic ? (c.firstRelease ?? now) : now, live: true)
+            slotOf[c.id] = i
+            if slots[i].isRealtime { insertRealtime(i) }
+            if let trigger = c.trigger {
+                triggerCount += 1
+                if i >= doorbell.signalCapacity { unindexed.append(i) }
+                trigger.attach(slot: i)
+            }
         case let .remove(id):
-            guard let i = slots.firstIndex(where: { $0.id == id }) else { return }
-            if slots[i].trigger != nil { triggerCount -= 1 }
-            slots.remove(at: i)
-            if roundRobin > i { roundRobin -= 1 }
+            guard let i = slotOf.removeValue(forKey: id) else { return }
+            if slots[i].trigger != nil {
+                triggerCount -= 1
+                if i >= doorbell.signalCapacity { unindexed.removeAll { $0 == i } }
+            }
+            if slots[i].queued { unlinkReady(i) }
+            if slots[i].isRealtime { realtime.removeAll { $0 == i } }
+            // The runtime keeps the body, statistics and trigger alive until
+            // this removal is applied, so dropping them here frees nothing.
+            slots[i] = vacant
+            freeSlots.append(i)
         case let .change(id, period, budget, batch):
-            guard let i = slots.firstIndex(where: { $0.id == id }) else { return }
+            guard let i = slotOf[id] else { return }
             slots[i].period = period
             slots[i].budget = budget
             slots[i].batch = batch
             slots[i].trigger?.period.store(period, ordering: .relaxed)
-            sortSlots()
+            if slots[i].isRealtime {
+                realtime.removeAll { $0 == i }
+                insertRealtime(i)
+            }
         }
         stats.commandsApplied.increment()
     }
 
-    private func sortSlots() {
-        slots.sort { a, b in
-            if a.isRealtime != b.isRealtime { return a.isRealtime }
-            if !a.isRealtime { return a.id < b.id }
-            return rmHigherPriority((a.period, a.id), than: (b.period, b.id))
+    /// Puts slot `i` into `realtime` at its rate-monotonic place.
+    private func insertRealtime(_ i: Int) {
+        let key = (slots[i].period, slots[i].id)
+        let place = realtime.firstIndex { rmHigherPriority(key, than: (slots[$0].period, slots[$0].id)) } ?? realtime.count
+        realtime.insert(i, at: place)
+    }
+
+    // MARK: the ready list (best-effort work, round-robin)
+
+    /// Marks whether slot `i` has work for the slack: a newly ready slot goes
+    /// to the back of the list, one no longer ready leaves it.
+    private func setBestEffortReady(_ i: Int, _ ready: Bool) {
+        slots[i].beReady = ready
+        if ready && !slots[i].queued {
+            slots[i].previousReady = readyTail
+            slots[i].nextReady = -1
+            if readyTail >= 0 { slots[readyTail].nextReady = i } else { readyHead = i }
+            readyTail = i
+            slots[i].queued = true
+        } else if !ready && slots[i].queued {
+            unlinkReady(i)
         }
-        if roundRobin >= slots.count { roundRobin = 0 }
+    }
+
+    private func unlinkReady(_ i: Int) {
+        let previous = slots[i].previousReady, next = slots[i].nextReady
+        if previous >= 0 { slots[previous].nextReady = next } else { readyHead = next }
+        if next >= 0 { slots[next].previousReady = previous } else { readyTail = previous }
+        slots[i].previousReady = -1
+        slots[i].nextReady = -1
+        slots[i].queued = false
     }
 
     // MARK: dispatching
@@ -198,8 +280,9 @@ public final class DispatcherCore {
         let now = clock.now()
         collectSignals(now)
         release(now)
-        if let i = slots.firstIndex(where: { $0.rtReady }) {
-            invoke(i, bestEffort: false, now: now)
+        for position in realtime.indices where slots[realtime[position]].rtReady {
+            let i = realtime[position]
+            invoke(i, position: position, bestEffort: false, now: now)
             return .ran(slots[i].id, bestEffort: false)
         }
         if now - windowStart >= busyWindow {
@@ -211,28 +294,45 @@ public final class DispatcherCore {
             let windowEnd = windowStart + busyWindow
             return .idle(wakeAt: min(nextWake() ?? windowEnd, windowEnd))
         }
-        if let i = nextBestEffort() {
+        if readyHead >= 0 {
+            // Served from the front; back to the end of the list if it has more.
+            let i = readyHead
+            unlinkReady(i)
             let id = slots[i].id
-            invoke(i, bestEffort: true, now: now)
+            invoke(i, position: realtime.count, bestEffort: true, now: now)
             return .ran(id, bestEffort: true)
         }
         return .idle(wakeAt: nextWake())
     }
 
+    /// Takes the signal set's bits (a word at a time, found through its
+    /// summary) and notes an event for each entry whose trigger fired.
     private func collectSignals(_ now: Nanoseconds) {
         guard doorbell.signalled.load(ordering: .relaxed) else { return }
         doorbell.urgentPeriod.store(.max, ordering: .relaxed)
         guard doorbell.signalled.exchange(false, ordering: .sequentiallyConsistent) else { return }
-        for i in slots.indices where slots[i].trigger?.take() == true {
-            if !slots[i].eventPending {
-                slots[i].eventPending = true
-                slots[i].eventAt = now
-            }
+        doorbell.takeSignals { noteSignal($0, now) }
+        if doorbell.takeUnindexed() {
+            for i in unindexed { noteSignal(i, now) }
         }
     }
 
+    /// Slot `i`'s bit was set: an event if its trigger is still pending (a
+    /// bit left by the removed previous owner of the index finds none).
+    private func noteSignal(_ i: Int, _ now: Nanoseconds) {
+        guard i < slots.count, slots[i].live, slots[i].trigger?.take() == true else { return }
+        if slots[i].kind == .bestEffort {
+            setBestEffortReady(i, true)
+        } else if !slots[i].eventPending {
+            slots[i].eventPending = true
+            slots[i].eventAt = now
+        }
+    }
+
+    /// Releases the real-time slots whose time or event has come.
     private func release(_ now: Nanoseconds) {
-        for i in slots.indices {
+        for position in realtime.indices {
+            let i = realtime[position]
             switch slots[i].kind {
             case .periodic:
                 if now >= slots[i].nextRelease { releasePeriodic(i, now) }
@@ -247,10 +347,7 @@ public final class DispatcherCore {
                     slots[i].stats.endWrite()
                 }
             case .bestEffort:
-                if slots[i].eventPending {
-                    slots[i].eventPending = false
-                    slots[i].beReady = true
-                }
+                break
             }
         }
     }
@@ -283,27 +380,15 @@ public final class DispatcherCore {
         slots[i].demoted = false
         slots[i].started = false
         slots[i].rtReady = true
-        slots[i].beReady = false
+        setBestEffortReady(i, false)
     }
 
-    private func nextBestEffort() -> Int? {
-        let n = slots.count
-        guard n > 0 else { return nil }
-        for k in 0..<n {
-            let i = (roundRobin + k) % n
-            if slots[i].beReady {
-                roundRobin = (i + 1) % n
-                return i
-            }
-        }
-        return nil
-    }
-
-    /// Earliest time a real-time slot among `0..<end` gets released (for
-    /// `shouldYield`), or `.max`.
+    /// Earliest time a real-time slot among the first `end` in priority
+    /// order gets released (for `shouldYield`), or `.max`.
     private func earliestRelease(before end: Int, now: Nanoseconds) -> Nanoseconds {
         var t = Nanoseconds.max
-        for j in 0..<end {
+        for position in 0..<end {
+            let j = realtime[position]
             switch slots[j].kind {
             case .periodic: t = min(t, slots[j].nextRelease)
             case .reactive where slots[j].eventPending: t = min(t, max(slots[j].nextRelease, now))
@@ -315,13 +400,14 @@ public final class DispatcherCore {
 
     /// When the dispatcher must look again if nothing happens meanwhile.
     public func nextWake() -> Nanoseconds? {
-        let t = earliestRelease(before: slots.count, now: clock.now())
+        let t = earliestRelease(before: realtime.count, now: clock.now())
         return t == .max ? nil : t
     }
 
-    private func invoke(_ i: Int, bestEffort: Bool, now: Nanoseconds) {
+    /// Runs slot `i`, whose place in priority order is `position` (the
+    /// real-time slots before it may make it yield).
+    private func invoke(_ i: Int, position: Int, bestEffort: Bool, now: Nanoseconds) {
         let slice = bestEffortSlice
-        let realtimeCount = slots.firstIndex { !$0.isRealtime } ?? slots.count
         var context = UpcallContext(
             now: now,
             release: bestEffort ? now : slots[i].releaseTime,
@@ -329,8 +415,8 @@ public final class DispatcherCore {
             batch: slots[i].batch,
             budget: bestEffort ? slice : max(slots[i].budget - slots[i].used, 0),
             isBestEffort: bestEffort,
-            yieldAt: bestEffort ? min(now + slice, earliestRelease(before: realtimeCount, now: now))
-                : earliestRelease(before: i, now: now),
+            yieldAt: bestEffort ? min(now + slice, earliestRelease(before: realtime.count, now: now))
+                : earliestRelease(before: position, now: now),
             urgencyPeriod: bestEffort ? .max : slots[i].period,
             clock: clock, doorbell: doorbell)
         let body = slots[i].body
@@ -364,7 +450,7 @@ public final class DispatcherCore {
         stats.endWrite()
         if slots[i].demoted || slots[i].used >= slots[i].budget {
             slots[i].rtReady = false
-            slots[i].beReady = more
+            setBestEffortReady(i, more)
         } else {
             slots[i].rtReady = more
         }
@@ -384,7 +470,7 @@ public final class DispatcherCore {
         stats.beginWrite()
         stats.recordExecution(cpu, bestEffort: true)
         stats.endWrite()
-        slots[i].beReady = more
+        setBestEffortReady(i, more)
         if !more && slots[i].kind == .reactive { slots[i].eventPending = false }
         self.stats.bestEffortCPU.increment(by: cpu)
         self.stats.invocations.increment()

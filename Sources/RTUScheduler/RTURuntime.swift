@@ -13,7 +13,9 @@ public struct SchedulerConfiguration: Sendable {
     /// Refuse to start (naming the missing capability/rlimit) instead of
     /// warning and running best-effort when SCHED_FIFO is not permitted.
     public var requireRealtime = false
-    /// mlockall(MCL_CURRENT | MCL_FUTURE) at start (process-wide).
+    /// Locks the process's memory at start (process-wide): what is mapped
+    /// then is populated and locked, what is mapped later is locked as it is
+    /// first touched (`rtu_sched_lock_memory`).
     public var lockMemory = true
     /// Per-core cap on Σ C/T, parts per million.
     public var utilizationCapPPM: Int64 = 850_000
@@ -24,7 +26,9 @@ public struct SchedulerConfiguration: Sendable {
     /// ~15 µs of it the kernel's sleep/wake path alone (BENCHMARKS.md).
     public var perInvocationOverhead: Nanoseconds = .micros(20)
     public var commandRingCapacity = 64
-    /// Entries per core the dispatcher reserves room for up front.
+    /// Entries per core the dispatcher reserves room for up front and keeps
+    /// signal bits for. More still work, but a signal for one of the entries
+    /// beyond makes the dispatcher ask each of those whether it fired.
     public var slotsPerCore = 64
     /// Longest a purely periodic core sleeps before looking at its command ring.
     public var commandLatency: Nanoseconds = .millis(5)
@@ -208,7 +212,7 @@ public final class RTURuntime: @unchecked Sendable {
             let core = cores[index]
             guard core.ring.freeCount > 0 else { throw .commandRingFull(core: index) }
             let id = s.model.allocateID()
-            let stats = RTUStatistics(id: id, name: name)
+            let stats = RTUStatistics(id: id, name: name, histograms: false)
             let trigger = RTUTrigger(id: id, period: .max, doorbell: core.doorbell)
             s.bestEffort[id] = Registered(core: index, body: body, trigger: trigger, stats: stats)
             push(.add(SlotConfig(id: id, kind: .bestEffort, period: .max, budget: configuration.bestEffortSlice,
@@ -298,11 +302,18 @@ public final class RTURuntime: @unchecked Sendable {
     /// Every admitted RTU (its spec and core) and every best-effort entry
     /// (spec nil), by id, with a statistics snapshot each: what `rtuctl rtus` shows.
     public func entries() -> [(id: RTUID, core: Int, spec: RTUSpec?, stats: RTUStatsSnapshot)] {
+        entries(from: RTUID(rawValue: 0), limit: .max)
+    }
+
+    /// As `entries()`, for ids from `first` on and at most `limit` of them (a
+    /// page of `rtuctl rtus`): statistics are copied for those only, so
+    /// paging through many entries costs each entry's copy once.
+    public func entries(from first: RTUID, limit: Int) -> [(id: RTUID, core: Int, spec: RTUSpec?, stats: RTUStatsSnapshot)] {
         let (admitted, bestEffort) = control.withLock { s in
-            (s.registry.map { id, r in (id, r.core, s.model.rtu(id)?.spec, r.stats) },
-             s.bestEffort.map { id, r in (id, r.core, RTUSpec?.none, r.stats) })
+            (s.registry.filter { $0.key >= first }.map { id, r in (id, r.core, s.model.rtu(id)?.spec, r.stats) },
+             s.bestEffort.filter { $0.key >= first }.map { id, r in (id, r.core, RTUSpec?.none, r.stats) })
         }
-        return (admitted + bestEffort).sorted { $0.0 < $1.0 }.map { ($0.0, $0.1, $0.2, $0.3.snapshot()) }
+        return (admitted + bestEffort).sorted { $0.0 < $1.0 }.prefix(limit).map { ($0.0, $0.1, $0.2, $0.3.snapshot()) }
     }
 
     public func statistics(_ id: RTUID) -> RTUStatsSnapshot? {

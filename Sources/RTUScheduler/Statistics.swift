@@ -46,6 +46,12 @@ struct AtomicHistogram: ~Copyable {
     }
 }
 
+/// The release-lateness and execution-time histograms of one RTU.
+final class RTUHistograms: @unchecked Sendable {
+    let lateness = AtomicHistogram()
+    let execution = AtomicHistogram()
+}
+
 /// A copied histogram.
 public struct HistogramSnapshot: Sendable, Hashable {
     public var counts: [UInt64]
@@ -105,15 +111,19 @@ public final class RTUStatistics: @unchecked Sendable {
     let maxLateness = Atomic<Int64>(0)
     let maxExecution = Atomic<Int64>(0)
     let totalExecution = Atomic<Int64>(0)
-    let lateness = AtomicHistogram()
-    let execution = AtomicHistogram()
+    let histograms: RTUHistograms?
     let missRelease: InlineArray<32, Atomic<Int64>>
     let missLateness: InlineArray<32, Atomic<Int64>>
     let missCount: InlineArray<32, Atomic<Int64>>
 
-    public init(id: RTUID, name: String) {
+    /// `histograms: false` for a best-effort entry: it never records
+    /// lateness or per-invocation execution (it has no releases), and a
+    /// daemon holds two per unreserved socket, so it goes without the
+    /// ~9.5 KB they take; its snapshots show empty histograms.
+    public init(id: RTUID, name: String, histograms: Bool = true) {
         self.id = id
         self.name = name
+        self.histograms = histograms ? RTUHistograms() : nil
         missRelease = InlineArray { _ in Atomic<Int64>(0) }
         missLateness = InlineArray { _ in Atomic<Int64>(0) }
         missCount = InlineArray { _ in Atomic<Int64>(0) }
@@ -136,7 +146,7 @@ public final class RTUStatistics: @unchecked Sendable {
     }
 
     @inline(__always) func recordLateness(_ l: Nanoseconds) {
-        lateness.record(l)
+        histograms?.lateness.record(l)
         Self.raise(maxLateness, to: l)
     }
 
@@ -145,7 +155,7 @@ public final class RTUStatistics: @unchecked Sendable {
             bestEffortInvocations.increment()
         } else {
             invocations.increment()
-            execution.record(cpu)
+            histograms?.execution.record(cpu)
             Self.raise(maxExecution, to: cpu)
         }
         totalExecution.increment(by: cpu)
@@ -178,8 +188,8 @@ public final class RTUStatistics: @unchecked Sendable {
                 latenessMax: maxLateness.load(ordering: .relaxed),
                 executionMax: maxExecution.load(ordering: .relaxed),
                 totalExecution: totalExecution.load(ordering: .relaxed),
-                lateness: HistogramSnapshot(counts: lateness.copy()),
-                execution: HistogramSnapshot(counts: execution.copy()),
+                lateness: HistogramSnapshot(counts: histograms?.lateness.copy() ?? []),
+                execution: HistogramSnapshot(counts: histograms?.execution.copy() ?? []),
                 recentMisses: [])
             let logged = Int(min(missLogged.load(ordering: .relaxed), UInt64(Self.missLogSize)))
             snap.recentMisses = (0..<logged).map {

@@ -87,6 +87,14 @@ public struct UpcallContext {
 /// its command ring before it waits; a signaller stores `signalled = true` and
 /// then writes the eventfd only if it sees `sleeping`. One of the two always
 /// sees the other, so no wake-up is lost and a busy core costs no syscall.
+///
+/// Which triggers fired is kept in a signal set: one bit per dispatcher slot
+/// (the trigger's `slot`), and a summary bit per 64-bit word of them, so the
+/// dispatcher finds the few that fired among tens of thousands without
+/// looking at the rest. A signaller sets its bit (and, if the word was empty,
+/// the summary bit) before `signalled`; the dispatcher clears `signalled`
+/// before it takes summary and words, so a bit it misses comes with a
+/// `signalled` it will see next time.
 public final class CoreDoorbell: @unchecked Sendable {
     /// eventfd, or -1 for a dispatcher driven by hand in tests.
     public let eventFD: Int32
@@ -95,11 +103,37 @@ public final class CoreDoorbell: @unchecked Sendable {
     /// Smallest period among RTUs signalled since the dispatcher last
     /// collected events; `Int64.max` when none. Feeds `shouldYield`.
     @usableFromInline let urgentPeriod = Atomic<Int64>(.max)
+    /// Slots the signal set has a bit for (a multiple of 4096).
+    public let signalCapacity: Int
+    private let words: UnsafeMutablePointer<Atomic<UInt64>>
+    private let summary: UnsafeMutablePointer<Atomic<UInt64>>
+    private let summaryCount: Int
+    /// A trigger without a bit fired (slot beyond `signalCapacity`, or not
+    /// yet attached): the dispatcher asks those entries one by one.
+    private let unindexedSignal = Atomic<Bool>(false)
 
-    /// A doorbell without a file descriptor (manual dispatching in tests).
-    public init() { eventFD = -1 }
+    /// A doorbell without a file descriptor (manual dispatching in tests),
+    /// with bits for `signalCapacity` slots.
+    public convenience init(signalCapacity: Int = 1 << 16) {
+        self.init(eventFD: -1, signalCapacity: signalCapacity)
+    }
 
-    init(eventFD: Int32) { self.eventFD = eventFD }
+    init(eventFD: Int32, signalCapacity: Int) {
+        self.eventFD = eventFD
+        summaryCount = max(1, (signalCapacity + 4095) / 4096)
+        self.signalCapacity = summaryCount * 4096
+        words = .allocate(capacity: summaryCount * 64)
+        for w in 0..<summaryCount * 64 { (words + w).initialize(to: Atomic(0)) }
+        summary = .allocate(capacity: summaryCount)
+        for s in 0..<summaryCount { (summary + s).initialize(to: Atomic(0)) }
+    }
+
+    deinit {
+        words.deinitialize(count: summaryCount * 64)
+        words.deallocate()
+        summary.deinitialize(count: summaryCount)
+        summary.deallocate()
+    }
 
     /// Marks an event of an RTU with `period` (or `.max`: not urgent) and
     /// wakes the dispatcher if it is asleep. Lock-free; safe from any thread.
@@ -116,6 +150,40 @@ public final class CoreDoorbell: @unchecked Sendable {
             _ = rtu_sched_eventfd_ring(eventFD)
         }
     }
+
+    /// Sets the bit of `slot` (any thread; before `ring`).
+    @usableFromInline func mark(_ slot: Int) {
+        guard slot >= 0 && slot < signalCapacity else {
+            unindexedSignal.store(true, ordering: .sequentiallyConsistent)
+            return
+        }
+        let w = slot >> 6
+        let (old, _) = words[w].bitwiseOr(1 << UInt64(slot & 63), ordering: .sequentiallyConsistent)
+        // A non-empty word already has its summary bit, or is being taken
+        // by the dispatcher, which then sees this bit too.
+        if old == 0 { summary[w >> 6].bitwiseOr(1 << UInt64(w & 63), ordering: .sequentiallyConsistent) }
+    }
+
+    /// Dispatcher: clears and reports every set bit, lowest first.
+    func takeSignals(_ body: (Int) -> Void) {
+        for s in 0..<summaryCount where summary[s].load(ordering: .relaxed) != 0 {
+            var nonEmpty = summary[s].exchange(0, ordering: .sequentiallyConsistent)
+            while nonEmpty != 0 {
+                let w = s << 6 | nonEmpty.trailingZeroBitCount
+                nonEmpty &= nonEmpty - 1
+                var bits = words[w].exchange(0, ordering: .sequentiallyConsistent)
+                while bits != 0 {
+                    body(w << 6 | bits.trailingZeroBitCount)
+                    bits &= bits - 1
+                }
+            }
+        }
+    }
+
+    /// Dispatcher: whether a trigger without a bit fired since the last call.
+    func takeUnindexed() -> Bool {
+        unindexedSignal.load(ordering: .relaxed) && unindexedSignal.exchange(false, ordering: .sequentiallyConsistent)
+    }
 }
 
 /// How other threads release a reactive RTU (or give a best-effort entry
@@ -129,6 +197,9 @@ public final class RTUTrigger: @unchecked Sendable {
     /// Urgency of this trigger's events: the RTU's period (`.max` for best-effort).
     @usableFromInline let period: Atomic<Int64>
     @usableFromInline let doorbell: CoreDoorbell
+    /// The dispatcher slot it releases (its bit in the doorbell's signal
+    /// set); -1 until the dispatcher applied the RTU's addition.
+    @usableFromInline let slot = Atomic<Int>(-1)
 
     public init(id: RTUID, period: Nanoseconds, doorbell: CoreDoorbell) {
         self.id = id
@@ -138,10 +209,11 @@ public final class RTUTrigger: @unchecked Sendable {
 
     /// Reports an event (a channel became non-empty, a ring doorbell rang).
     /// Costs an atomic exchange; the first signal since the dispatcher last
-    /// looked also rings the core's doorbell (an eventfd write only if the
-    /// dispatcher sleeps).
+    /// looked also sets the slot's bit and rings the core's doorbell (an
+    /// eventfd write only if the dispatcher sleeps).
     @inlinable public func signal() {
-        if !pending.exchange(true, ordering: .acquiringAndReleasing) {
+        if !pending.exchange(true, ordering: .sequentiallyConsistent) {
+            doorbell.mark(slot.load(ordering: .sequentiallyConsistent))
             doorbell.ring(period: period.load(ordering: .relaxed))
         }
     }
@@ -149,8 +221,22 @@ public final class RTUTrigger: @unchecked Sendable {
     /// Dispatcher side: an event the dispatcher itself observed (a watched
     /// descriptor became readable while it waited), so no eventfd write.
     @usableFromInline func markFromDispatcher() {
-        pending.store(true, ordering: .releasing)
+        if !pending.exchange(true, ordering: .sequentiallyConsistent) {
+            doorbell.mark(slot.load(ordering: .sequentiallyConsistent))
+        }
         doorbell.signalled.store(true, ordering: .sequentiallyConsistent)
+    }
+
+    /// Dispatcher side: binds the trigger to `slot`. A signal that came
+    /// before (and so set no bit) is marked now: the store and the load here
+    /// and the exchange and the load in `signal` are sequentially consistent,
+    /// so at least one side sees the other.
+    func attach(slot index: Int) {
+        slot.store(index, ordering: .sequentiallyConsistent)
+        if pending.load(ordering: .sequentiallyConsistent) {
+            doorbell.mark(index)
+            doorbell.signalled.store(true, ordering: .sequentiallyConsistent)
+        }
     }
 
     /// Dispatcher side: takes the pending event, if any.

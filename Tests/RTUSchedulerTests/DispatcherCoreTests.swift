@@ -224,4 +224,112 @@ import Testing
         #expect(s.executionP50 >= 250 * us && s.executionP50 < 266 * us)  // ≤ 6.25 % bucket error
         #expect(h.core.stats.snapshot(now: 10 * ms, admittedUtilizationPPB: 0).realtimeCPU == 2_500 * us)
     }
+
+    // MARK: many entries: signal set, ready list, slab
+
+    @Test func aSignalReachesItsEntryAmongThousandsOfIdleOnes() {
+        let h = Harness()
+        var ran: [Int] = []
+        let entries = (0..<5_000).map { k in
+            h.add("be\(k)", kind: .bestEffort, body: ClosureUpcall { _ in ran.append(k); return .done })
+        }
+        let rt = h.add("rt", period: 1 * ms, budget: 100 * us, cost: 10 * us)
+        #expect(h.core.hasTriggers)
+        entries[4_321].trigger?.signal()
+        entries[17].trigger?.signal()
+        h.run(until: 3 * ms)
+        // Exactly the two signalled entries ran, once each, in the order
+        // their signals were collected (lowest slot first within one collection).
+        #expect(ran == [17, 4_321])
+        #expect(rt.stats.snapshot().invocations == 3)
+        #expect(h.core.count == 5_001)
+    }
+
+    @Test func entriesBeyondTheSignalSetAreStillWoken() {
+        let clock = ManualClock()
+        let doorbell = CoreDoorbell(signalCapacity: 1)
+        #expect(doorbell.signalCapacity == 4096)
+        let core = DispatcherCore(clock: clock, doorbell: doorbell)
+        var ran: [UInt32] = []
+        var triggers: [RTUTrigger] = []
+        for k in 1...4_200 {
+            let id = RTUID(rawValue: UInt32(k))
+            let trigger = RTUTrigger(id: id, period: .max, doorbell: doorbell)
+            triggers.append(trigger)
+            core.apply(.add(SlotConfig(id: id, kind: .bestEffort, period: .max, budget: 100 * us, batch: 1,
+                                       body: ClosureUpcall { _ in ran.append(UInt32(k)); return .done },
+                                       stats: RTUStatistics(id: id, name: "be\(k)"), trigger: trigger)))
+        }
+        triggers[4_150].signal()  // slot 4150: no bit, found by asking
+        triggers[10].signal()     // slot 10: its bit
+        #expect(core.step() == .ran(RTUID(rawValue: 11), bestEffort: true))
+        #expect(core.step() == .ran(RTUID(rawValue: 4_151), bestEffort: true))
+        #expect(core.step() == .idle(wakeAt: nil))
+        #expect(ran == [11, 4_151])
+    }
+
+    @Test func aSignalBeforeTheAdditionIsAppliedIsNotLost() {
+        let h = Harness()
+        let id = RTUID(rawValue: 99)
+        let trigger = RTUTrigger(id: id, period: .max, doorbell: h.core.doorbell)
+        trigger.signal()  // the control thread signalled before the dispatcher applied the add
+        h.core.apply(.add(SlotConfig(id: id, kind: .bestEffort, period: .max, budget: 100 * us, batch: 1,
+                                     body: ClosureUpcall { _ in .done }, stats: RTUStatistics(id: id, name: "early"),
+                                     trigger: trigger)))
+        #expect(h.step() == .ran(id, bestEffort: true))
+        #expect(h.step() == .idle(wakeAt: nil))
+    }
+
+    @Test func aReusedSlotDoesNotInheritItsPredecessorsSignal() {
+        let h = Harness()
+        let old = h.add("old", kind: .bestEffort)
+        old.trigger?.signal()
+        h.core.apply(.remove(old.id))  // removed with its signal pending
+        var newRuns = 0
+        let new = h.add("new", kind: .bestEffort, body: ClosureUpcall { _ in newRuns += 1; return .done })
+        #expect(h.step() == .idle(wakeAt: nil))  // the stale bit found no pending trigger
+        old.trigger?.signal()                     // a late signal of the removed entry
+        #expect(h.step() == .idle(wakeAt: nil))
+        new.trigger?.signal()
+        #expect(h.step() == .ran(new.id, bestEffort: true))
+        #expect(newRuns == 1)
+        #expect(h.core.count == 1)
+        #expect(h.core.priorityOrder == [new.id])
+    }
+
+    @Test func roundRobinSurvivesRemovalsFromTheReadyList() {
+        let h = Harness(slice: 100 * us)
+        let clock = h.clock
+        func endless() -> ClosureUpcall { ClosureUpcall { _ in clock.advance(by: 10 * us); return .moreWork } }
+        let a = h.add("a", kind: .bestEffort, body: endless())
+        let b = h.add("b", kind: .bestEffort, body: endless())
+        let c = h.add("c", kind: .bestEffort, body: endless())
+        for e in [a, b, c] { e.trigger?.signal() }
+        for _ in 0..<3 { h.step() }
+        #expect(h.ran == [a.id, b.id, c.id])
+        h.core.apply(.remove(b.id))  // b is on the ready list
+        for _ in 0..<4 { h.step() }
+        #expect(h.ran == [a.id, b.id, c.id, a.id, c.id, a.id, c.id])
+    }
+
+    @Test func aDemotedRTUTakesItsTurnWithBestEffortEntries() {
+        let h = Harness(slice: 100 * us)
+        let clock = h.clock
+        var calls = 0
+        let rtu = h.add("greedy", period: 10 * ms, budget: 100 * us, body: ClosureUpcall { _ in
+            calls += 1
+            clock.advance(by: 100 * us)
+            return calls < 4 ? .moreWork : .done
+        })
+        let be = h.add("be", kind: .bestEffort, body: ClosureUpcall { _ in clock.advance(by: 50 * us); return .moreWork })
+        be.trigger?.signal()
+        for _ in 0..<5 { h.step() }
+        // The RTU's budget is spent after its first invocation; its work left
+        // then alternates with the best-effort entry's.
+        #expect(h.trace == [.ran(rtu.id, bestEffort: false), .ran(be.id, bestEffort: true), .ran(rtu.id, bestEffort: true),
+                            .ran(be.id, bestEffort: true), .ran(rtu.id, bestEffort: true)])
+        // Its next release takes it off the ready list and runs it at its priority.
+        clock.advance(to: 10 * ms)
+        #expect(h.step() == .ran(rtu.id, bestEffort: false))
+    }
 }

@@ -124,6 +124,19 @@ import Testing
         #expect(runtime.cores[0].ring.freeCount == free)
     }
 
+    @Test func entriesArePagedByIdWithBestEffortOnesWithoutHistograms() throws {
+        let runtime = try RTURuntime(configuration: configuration())  // not started: commands only queue
+        let rtu = try runtime.add(RTUSpec(name: "r", period: 10 * ms, budget: 1 * ms), body: Counter())
+        let bestEffort = try (0..<9).map { try runtime.addBestEffort(name: "be\($0)", body: Counter(), core: 0) }
+        #expect(runtime.entries().map(\.id) == [rtu.id] + bestEffort.map(\.id))
+        let page = runtime.entries(from: bestEffort[2].id, limit: 4)
+        #expect(page.map(\.id) == bestEffort[2..<6].map(\.id))
+        #expect(page.allSatisfy { $0.spec == nil && $0.stats.lateness.counts.isEmpty })
+        #expect(runtime.entries(from: rtu.id, limit: 1).first?.spec?.name == "r")
+        #expect(runtime.entries(from: rtu.id, limit: 1).first?.stats.lateness.counts.count == LogLinearBuckets.count)
+        #expect(runtime.entries(from: RTUID(rawValue: bestEffort[8].id.rawValue + 1), limit: 10).isEmpty)
+    }
+
     @Test func requiringRealtimeWithAnImpossiblePriorityRefusesToStart() throws {
         var c = configuration()
         c.priority = 1000

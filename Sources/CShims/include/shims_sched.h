@@ -22,7 +22,11 @@ int rtu_sched_set_fifo_self(int priority);
 /// threads get 50 us by default, which would add to every wake-up.
 int rtu_sched_set_timerslack_self(unsigned long nanoseconds);
 
-/// mlockall(MCL_CURRENT | MCL_FUTURE).
+/// mlockall(MCL_CURRENT), then mlockall(MCL_FUTURE | MCL_ONFAULT): what is
+/// mapped now is populated and locked; what is mapped later is locked page by
+/// page as it is first touched, not populated whole. Sockets' shared rings
+/// are mapped later, and populating them would make every idle socket cost
+/// both its rings (512 KiB with rtud's) instead of a few pages.
 int rtu_sched_lock_memory(void);
 
 /// Whether `cap` (a CAP_* number) is in the process's effective set (capget).
