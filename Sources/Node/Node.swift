@@ -337,7 +337,7 @@ public final class Node: @unchecked Sendable {
         socket.outputTrigger = output.trigger
         record.input = input
         record.output = output
-        for old in [oldInput, oldOutput].compactMap({ $0 }) { try? runtime.remove(old.id) }
+        for old in [oldInput, oldOutput].compactMap({ $0 }) { removeRTU(old.id) }
         // A client in another process queues into shared memory and rings the
         // TX doorbell (when the output RTU armed it): that releases a
         // best-effort output RTU. A reserved one is periodic and needs none.
@@ -358,24 +358,46 @@ public final class Node: @unchecked Sendable {
 
     /// Closes `socket`: out of the demux, its RTUs removed, frames in its
     /// channel returned to the pool, its reservation released.
-    public func close(_ socket: UDPSocket) {
-        let record: SocketRecord? = control.withLock { s in
-            guard let record = s.sockets.removeValue(forKey: socket.id) else { return nil }
-            socket.isClosed.store(true, ordering: .relaxed)
-            if let local = socket.local {
-                s.localPorts[local.port]?.removeAll { $0 == local.address }
-                if s.localPorts[local.port]?.isEmpty == true { s.localPorts[local.port] = nil }
+    public func close(_ socket: UDPSocket) { close([socket]) }
+
+    /// Closes `sockets` as `close(_:)` does each, waiting for the cores once
+    /// for all of them rather than once per socket (a port applies commands
+    /// at its stack RTU's rate, one release per 2 ms by default): what a
+    /// client that goes with thousands of sockets needs.
+    public func close(_ sockets: [UDPSocket]) {
+        var closed: [UDPSocket] = []
+        for socket in sockets {
+            let record: SocketRecord? = control.withLock { s in
+                guard let record = s.sockets.removeValue(forKey: socket.id) else { return nil }
+                socket.isClosed.store(true, ordering: .relaxed)
+                if let local = socket.local {
+                    s.localPorts[local.port]?.removeAll { $0 == local.address }
+                    if s.localPorts[local.port]?.isEmpty == true { s.localPorts[local.port] = nil }
+                }
+                for handle in [record.input, record.output].compactMap({ $0 }) { removeRTU(handle.id) }
+                socket.channel.waker = nil
+                if let port = record.port, let key = record.key { push(.retire(socket, key: key), to: port) }
+                return record
             }
-            for handle in [record.input, record.output].compactMap({ $0 }) { try? runtime.remove(handle.id) }
-            socket.channel.waker = nil
-            if let port = record.port, let key = record.key { push(.retire(socket, key: key), to: port) }
-            return record
+            if record != nil { closed.append(socket) }
         }
-        guard record != nil else { return }
+        guard !closed.isEmpty else { return }
         runtime.waitUntilApplied()
         waitForCommands()
-        // Wake a thread blocked in receive so it sees the close.
-        socket.rx.wakeConsumer()
+        // Wake threads blocked in receive so they see the close.
+        for socket in closed { socket.rx.wakeConsumer() }
+    }
+
+    /// Removes an RTU; when removals queued faster than its core applies
+    /// them filled the core's command ring, waits for the core once and
+    /// tries again (a core that does not drain its ring is stopped, and
+    /// then nothing it holds runs anyway).
+    private func removeRTU(_ id: RTUID) {
+        do throws(SchedulerError) { try runtime.remove(id) } catch {
+            guard case .commandRingFull = error else { return }
+            runtime.waitUntilApplied()
+            try? runtime.remove(id)
+        }
     }
 
     private func push(_ command: PortCommand, to port: Port) {

@@ -88,6 +88,11 @@ final class ControlServer {
         return capacity
     }
     static let daemonVersion = "rtud 0.5"
+    /// Most entries a listing reply is chosen from: about what a 64 KiB
+    /// message holds (a page ends sooner when they are larger), so a page
+    /// costs the same however many sockets and RTUs exist, and listing them
+    /// all stays linear in their number.
+    static let listingChunk = 512
 
     unowned let daemon: Daemon
     let node: Node
@@ -97,6 +102,10 @@ final class ControlServer {
     private var clients: [ClientSession] = []
     private var sockets: [UInt32: DaemonSocket] = [:]
     private var byName: [String: UInt32] = [:]
+    /// Ring violations the ports had counted at the last sweep, and when the
+    /// last look at every socket was.
+    private var violationsSeen: UInt64 = 0
+    private var lastFullSweep = Instant(nanoseconds: 0)
     let counters = ServerCounters()
 
     final class ServerCounters {
@@ -148,7 +157,7 @@ final class ControlServer {
 
     func close() {
         for client in clients { disconnect(client, why: nil) }
-        for socket in Array(sockets.values) { destroy(socket, notify: nil) }
+        destroy(Array(sockets.values), notify: nil)
         listener.close()
     }
 
@@ -307,18 +316,19 @@ final class ControlServer {
                 destroy(socket, notify: (.notFound, "socket \(name) was deleted"))
                 reply(client, .ok, id: id)
             case let .listSockets(cursor):
-                let visible = sockets.values.filter { client.privileged || $0.ownerUID == client.uid }
-                    .sorted { $0.id < $1.id }.filter { $0.id >= cursor }.map(info)
-                let page = ControlCodec.pageFitting(visible, from: 0)
-                if page.isEmpty && !visible.isEmpty { throw Refusal(.internalError, "socket \(visible[0].name) does not fit a message") }
-                let next = page.upperBound < visible.count ? visible[page.upperBound].id : 0
-                reply(client, .sockets(Array(visible[page]), next: next), id: id)
+                let ids = sockets.values.filter { $0.id >= cursor && (client.privileged || $0.ownerUID == client.uid) }
+                    .map(\.id).sorted()
+                let candidates = ids.prefix(Self.listingChunk + 1).compactMap { sockets[$0] }.map(info)
+                let page = ControlCodec.pageFitting(Array(candidates.prefix(Self.listingChunk)), from: 0)
+                if page.isEmpty && !candidates.isEmpty { throw Refusal(.internalError, "socket \(candidates[0].name) does not fit a message") }
+                let next = page.upperBound < candidates.count ? candidates[page.upperBound].id : 0
+                reply(client, .sockets(Array(candidates[page]), next: next), id: id)
             case let .listRTUs(cursor):
-                let all = rtuInfos().filter { $0.id >= cursor }
-                let page = ControlCodec.pageFitting(all, from: 0)
-                if page.isEmpty && !all.isEmpty { throw Refusal(.internalError, "RTU \(all[0].name) does not fit a message") }
-                let next = page.upperBound < all.count ? all[page.upperBound].id : 0
-                reply(client, .rtus(Array(all[page]), next: next), id: id)
+                let candidates = rtuInfos(from: cursor, limit: Self.listingChunk + 1)
+                let page = ControlCodec.pageFitting(Array(candidates.prefix(Self.listingChunk)), from: 0)
+                if page.isEmpty && !candidates.isEmpty { throw Refusal(.internalError, "RTU \(candidates[0].name) does not fit a message") }
+                let next = page.upperBound < candidates.count ? candidates[page.upperBound].id : 0
+                reply(client, .rtus(Array(candidates[page]), next: next), id: id)
             case .stats:
                 var groups = node.counters().map { port, counters in
                     CounterGroup(name: port, counters: counters.map { Counter(name: $0.0, value: $0.1) })
@@ -428,31 +438,50 @@ final class ControlServer {
     /// Takes a socket down: out of the node (its RTUs, reservation and
     /// demux entry), out of the tables; the holder is told why when `notify` says.
     private func destroy(_ socket: DaemonSocket, notify: (ControlErrorCode, String)?) {
-        node.close(socket.udp)
-        socket.region.markClosed()
-        sockets[socket.id] = nil
-        if byName[socket.name] == socket.id { byName[socket.name] = nil }
-        counters.socketsClosed += 1
-        if let holder = socket.holder {
-            holder.held.remove(socket.id)
-            if let (code, message) = notify { reply(holder, .socketClosed(id: socket.id, code, message), id: 0) }
+        destroy([socket], notify: notify)
+    }
+
+    /// As `destroy(_:notify:)` for each, with one wait for the cores for all
+    /// of them (`Node.close(_:)`).
+    private func destroy(_ gone: [DaemonSocket], notify: (ControlErrorCode, String)?) {
+        node.close(gone.map(\.udp))
+        for socket in gone {
+            socket.region.markClosed()
+            sockets[socket.id] = nil
+            if byName[socket.name] == socket.id { byName[socket.name] = nil }
+            counters.socketsClosed += 1
+            if let holder = socket.holder {
+                holder.held.remove(socket.id)
+                if let (code, message) = notify { reply(holder, .socketClosed(id: socket.id, code, message), id: 0) }
+            }
         }
     }
 
     private func disconnect(_ client: ClientSession, why: String?) {
         guard let index = clients.firstIndex(where: { $0 === client }) else { return }
         clients.remove(at: index)
+        var gone: [DaemonSocket] = []
         for number in client.held {
             guard let socket = sockets[number] else { continue }
             counters.released += 1
-            if socket.persistent { socket.holder = nil } else { destroy(socket, notify: nil) }
+            if socket.persistent { socket.holder = nil } else { gone.append(socket) }
         }
+        destroy(gone, notify: nil)
         client.held.removeAll()
         daemon.log.debug("client pid \(client.pid) disconnected\(why.map { ": \($0)" } ?? "")")
     }
 
-    /// Closes sockets whose client corrupted their rings (the core stopped using them).
+    /// Closes sockets whose client corrupted their rings (the core stopped
+    /// using them). Runs after every request; looking at each socket then
+    /// would make every request cost O(sockets), so it looks only when a
+    /// port counted a new violation, and once a second regardless (the
+    /// count and the socket's flag are separate stores).
     func sweep() {
+        let counted = node.ports.reduce(0) { $0 + $1.udp.counters.ringViolations.load(ordering: .acquiring) }
+        let now = Daemon.now()
+        guard counted != violationsSeen || (now - lastFullSweep).nanoseconds >= 1_000_000_000 else { return }
+        violationsSeen = counted
+        lastFullSweep = now
         for socket in sockets.values {
             guard let violation = socket.udp.ringViolation else { continue }
             counters.ringViolations += 1
@@ -499,8 +528,8 @@ final class ControlServer {
                           counters: counters)
     }
 
-    private func rtuInfos() -> [RTUInfo] {
-        node.runtime.entries().map { e in
+    private func rtuInfos(from first: UInt32, limit: Int) -> [RTUInfo] {
+        node.runtime.entries(from: RTUID(rawValue: first), limit: limit).map { e in
             let kind: RTUKindCode = e.spec == nil ? .bestEffort : (e.spec!.kind == .periodic ? .periodic : .reactive)
             let s = e.stats
             return RTUInfo(id: e.id.rawValue, name: s.name, owner: e.spec?.owner ?? "", core: Int32(daemon.config.daemon.rtCores[e.core]),

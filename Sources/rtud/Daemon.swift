@@ -48,6 +48,7 @@ final class Daemon {
     static func now() -> Instant { Instant(nanoseconds: UInt64(rtu_sched_monotonic_ns())) }
 
     func run() throws {
+        raiseDescriptorLimit()
         let signals = try SignalSource([SIGTERM, SIGINT, SIGHUP, SIGUSR1])
         var specs: [PortSpec] = []
         for interface in config.interfaces { specs.append(try openPort(interface)) }
@@ -87,6 +88,27 @@ final class Daemon {
             }
         }
         notifier.stopping()
+    }
+
+    /// Descriptors rtud holds per client socket: the region's memfd and its four eventfds.
+    static let descriptorsPerSocket = 5
+
+    /// Raises the soft RLIMIT_NOFILE to the hard one: the soft default
+    /// (1024, also under systemd) would refuse client sockets after about
+    /// 200. Warns when even the hard limit cannot hold `[limits] max_sockets`.
+    private func raiseDescriptorLimit() {
+        var limit = rlimit()
+        let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+        guard getrlimit(resource, &limit) == 0 else { return }
+        if limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max
+            if setrlimit(resource, &limit) != 0 { _ = getrlimit(resource, &limit) }
+        }
+        // Room for the devices, the control socket and its clients besides.
+        let needed = rlim_t(Self.descriptorsPerSocket * config.limits.maxSockets + 256)
+        if limit.rlim_cur < needed {
+            log.warning("[limits] max_sockets = \(config.limits.maxSockets) needs about \(needed) descriptors (\(Self.descriptorsPerSocket) per socket); the limit is \(limit.rlim_cur), so sockets beyond about \((Int(limit.rlim_cur) - 256) / Self.descriptorsPerSocket) will be refused (raise LimitNOFILE= / ulimit -n)")
+        }
     }
 
     /// The node's settings from the configuration.

@@ -126,6 +126,34 @@ final class NodeTests: XCTestCase {
         XCTAssertTrue(waitUntil { port.interface.pool.available == port.interface.pool.count })
     }
 
+    func testClosingManySocketsAtOnceReleasesEveryOne() throws {
+        let pair = try NodePair()
+        let port = pair.b.ports[0]
+        let entriesBefore = pair.b.runtime.entries().count
+        var sockets: [UDPSocket] = []
+        for i in 0..<200 {
+            let s = try pair.b.openUDP()
+            try pair.b.bind(s, to: SocketAddress(address: .any, port: UInt16(20_000 + i)))
+            sockets.append(s)
+        }
+        XCTAssertEqual(pair.b.runtime.entries().count, entriesBefore + 400)
+        let client = try pair.a.openUDP()
+        try pair.a.bind(client, to: SocketAddress(address: .any, port: 0))
+        let data = UnsafeRawBufferPointer(buffer.slice(0 ..< 100))
+        for i in 0..<50 { try client.send(data, to: SocketAddress(address: NodePair.addrB, port: UInt16(20_000 + i)), timeout: 1_000_000_000) }
+        XCTAssertTrue(waitUntil { sockets.prefix(50).allSatisfy { $0.counters.received.load(ordering: .relaxed) == 1 } })
+        // 400 removals in one call: more than a core's command ring holds.
+        pair.b.close(sockets)
+        XCTAssertEqual(port.demux.count, 0)
+        XCTAssertEqual(pair.b.runtime.entries().count, entriesBefore)
+        XCTAssertTrue(pair.b.sockets.isEmpty)
+        XCTAssertTrue(sockets.allSatisfy { pair.b.handles(of: $0) == nil })
+        XCTAssertTrue(waitUntil { port.interface.pool.available == port.interface.pool.count })
+        // Their ports are free again.
+        let again = try pair.b.openUDP()
+        try pair.b.bind(again, to: SocketAddress(address: .any, port: 20_000))
+    }
+
     func testReservationIsAdmittedOrRefusedWithTheReason() throws {
         let pair = try NodePair()
         let s = try pair.a.openUDP(name: "video0")
