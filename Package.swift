@@ -63,6 +63,10 @@ let package = Package(
                           swiftSettings: fast),
         .executableTarget(name: "sched-bench", dependencies: ["RTUScheduler", "CShims"], swiftSettings: fast),
         .executableTarget(name: "atm-bench", dependencies: ["ATM", "Stack", "Links", "Wire"], swiftSettings: fast),
+        .executableTarget(name: "scale-bench", dependencies: [
+            "RTUClient", "Control", "SharedRings", "RTUScheduler", "Wire", "CShims",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: fast),
 
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
         .testTarget(name: "LinksTests", dependencies: ["Links", "Wire", "CShims"]),
