@@ -106,6 +106,7 @@ struct ScaleCommand: ParsableCommand {
             r.releaseOnExitNs = now() - t0
             r.releasedOnExit = perClient
         }
+        r.echo["closed"] = echoRuns(traffic, cpu: dispatcherCPU)
         _ = traffic.ask("close", expect: "closed")
         _ = traffic.wait()
         sleep(seconds: 1)
@@ -281,22 +282,25 @@ struct ScaleResults: Codable {
         out.append("Listing with every socket open: `sockets()` \(grouped(listedSockets)) in \(micros(listSocketsNs)), `rtus()` \(grouped(rtuEntries)) in \(micros(listRTUsNs)).")
 
         out.append("\n### The data path with the sockets open\n")
-        row("measure", "1 socket", "\(grouped(sockets + 1)) idle sockets", "while opening them")
-        row("---", "---:", "---:", "---:")
+        row("measure", "1 socket", "\(grouped(sockets + 1)) idle sockets", "while opening them", "1 socket again, after closing them")
+        row("---", "---:", "---:", "---:", "---:")
         if let a = windows["before"], let b = windows["open"] {
             let c = creation
             row("dispatcher CPU per second, idle", micros(a.dispatcherCPUPerSecond), micros(b.dispatcherCPUPerSecond),
-                c.map { micros($0.dispatcherCPUPerSecond) } ?? "")
-            row("reserved 1 ms RTU: releases run", grouped(Int(a.releases)), grouped(Int(b.releases)), c.map { grouped(Int($0.releases)) } ?? "")
-            row("lateness p50", micros(a.latenessP50), micros(b.latenessP50), c.map { micros($0.latenessP50) } ?? "")
-            row("lateness p99", micros(a.latenessP99), micros(b.latenessP99), c.map { micros($0.latenessP99) } ?? "")
-            row("lateness max", micros(a.latenessMax), micros(b.latenessMax), c.map { micros($0.latenessMax) } ?? "")
-            row("deadline misses", grouped(Int(a.misses)), grouped(Int(b.misses)), c.map { grouped(Int($0.misses)) } ?? "")
+                c.map { micros($0.dispatcherCPUPerSecond) } ?? "", "")
+            row("reserved 1 ms RTU: releases run", grouped(Int(a.releases)), grouped(Int(b.releases)), c.map { grouped(Int($0.releases)) } ?? "", "")
+            row("lateness p50", micros(a.latenessP50), micros(b.latenessP50), c.map { micros($0.latenessP50) } ?? "", "")
+            row("lateness p99", micros(a.latenessP99), micros(b.latenessP99), c.map { micros($0.latenessP99) } ?? "", "")
+            row("lateness max", micros(a.latenessMax), micros(b.latenessMax), c.map { micros($0.latenessMax) } ?? "", "")
+            row("deadline misses", grouped(Int(a.misses)), grouped(Int(b.misses)), c.map { grouped(Int($0.misses)) } ?? "", "")
         }
         if let a = echo["before"], let b = echo["open"] {
-            row("64 B echo through one socket, datagrams/s (median of 3)", grouped(a.rate), grouped(b.rate), "")
-            row("dispatcher CPU per echoed datagram", micros(a.dispatcherCPUPerDatagram), micros(b.dispatcherCPUPerDatagram), "")
-            row("echoed / sent", "\(a.received) / \(a.sent)", "\(b.received) / \(b.sent)", "")
+            let c = echo["closed"]
+            row("64 B echo through one socket, datagrams/s (median of 3)", grouped(a.rate), grouped(b.rate), "",
+                c.map { grouped($0.rate) } ?? "")
+            row("dispatcher CPU per echoed datagram", micros(a.dispatcherCPUPerDatagram), micros(b.dispatcherCPUPerDatagram), "",
+                c.map { micros($0.dispatcherCPUPerDatagram) } ?? "")
+            row("echoed / sent", "\(a.received) / \(a.sent)", "\(b.received) / \(b.sent)", "", c.map { "\($0.received) / \($0.sent)" } ?? "")
         }
         return out.joined(separator: "\n")
     }
