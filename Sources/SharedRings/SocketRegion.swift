@@ -105,7 +105,7 @@ public final class SocketRegion: @unchecked Sendable {
         let size = Int(memfdInfo.st_size)
         guard size >= RegionLayout.Field.end && size >= pageSize else { throw .tooSmall(size: size) }
         guard size <= maximumSize else { throw .tooLarge(size: size) }
-        guard let base = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, memfd, 0),
+        guard let base = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0),
               base != MAP_FAILED else { throw .mmap(errno: errno) }
         let memory = RingMemory(base: base, bytes: size, descriptors: descriptors)
         handedOver = true
