@@ -128,9 +128,13 @@ final class DaemonTopology {
     // MARK: - The kernel's side
 
     /// `count` datagrams of `size` bytes at `rate`/s from the kernel to rtud's port `port`.
+    /// The sender is pinned to CPU 0: a veth queues what a thread sends on
+    /// the backlog of the CPU it is running on, so a sender that migrates
+    /// mid-stream can have its datagrams delivered out of order by the
+    /// kernel itself, and the tests check rtud's order.
     func kernelSends(to port: Int, size: Int, count: Int, rate: Int) throws -> Harness.Output {
         try peer.udptool(["send", "--dst", "\(Self.rtudAddress):\(port)", "--size", "\(size)", "--count", "\(count)",
-                          "--rate", "\(rate)"])
+                          "--rate", "\(rate)", "--cpu", "0"])
     }
 
     /// Where rtud dropped what it dropped: the sockets' counters and the

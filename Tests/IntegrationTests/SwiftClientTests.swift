@@ -41,7 +41,7 @@ import Wire
         defer { buffers.forEach { $0.deallocate() } }
         var batch = buffers.map { IncomingDatagram(buffer: $0) }
         let sender = try t.peer.udptoolInBackground(["send", "--dst", "\(rtud):5102", "--size", "300", "--count", "\(count)",
-                                                     "--rate", "5000"])
+                                                     "--rate", "5000", "--cpu", "0"])   // pinned: see kernelSends
         var received = 0, bad = 0, largest = 0
         let deadline = Date().addingTimeInterval(20)
         while received < count && Date() < deadline {
