@@ -301,16 +301,20 @@ public final class Node: @unchecked Sendable {
         let socket = record.socket
         let layer = port.udp
         var plan: UDPRTUPlan?
+        let oldInput = record.input, oldOutput = record.output
+        let replacing = [oldInput, oldOutput].compactMap { $0?.id }
         if let reservation {
             do throws(ReservationError) {
                 plan = try UDPRTUPlan.make(reservation, name: socket.name, owner: socket.name, calibration: calibration)
-            } catch { throw .reservation(error.description) }
+            } catch {
+                guard case .exceedsCore = error else { throw .reservation(error.description) }
+                throw .admissionRefused(error.description + fitting(reservation, core: port.core, replacing: replacing))
+            }
         }
-        let oldInput = record.input, oldOutput = record.output
         let input: RTUHandle, output: RTUHandle
         if let plan, configuration.reservationsEnabled {
             do { input = try runtime.add(plan.input, body: UDPInputUpcall(layer: layer, socket: socket), on: .core(port.core)) } catch {
-                throw Self.refused(error)
+                throw refused(error, reservation: reservation, core: port.core, replacing: replacing)
             }
             do {
                 output = try runtime.add(plan.output, body: UDPOutputUpcall(layer: layer, socket: socket, reservation: reservation,
@@ -318,7 +322,7 @@ public final class Node: @unchecked Sendable {
                                          on: .core(port.core))
             } catch {
                 try? runtime.remove(input.id)
-                throw Self.refused(error)
+                throw refused(error, reservation: reservation, core: port.core, replacing: replacing)
             }
         } else {
             // Unreserved, or reservations turned off: best-effort in the slack,
@@ -350,10 +354,72 @@ public final class Node: @unchecked Sendable {
 
     /// What a refused `runtime.add` means to a caller: the refusal's reason
     /// alone (`NodeError.admissionRefused` says "admission refused" itself),
-    /// or the scheduler's error as it is.
-    private static func refused(_ error: SchedulerError) -> NodeError {
-        if case let .admission(.refused(refusal)) = error { return .admissionRefused("\(refusal)") }
-        return .admissionRefused("\(error)")
+    /// in the CPU's name and readable units, with the largest reservation
+    /// that would fit instead; or the scheduler's error as it is.
+    private func refused(_ error: SchedulerError, reservation: UDPReservation?, core: Int,
+                         replacing: [RTUID]) -> NodeError {
+        guard case let .admission(.refused(refusal)) = error else { return .admissionRefused("\(error)") }
+        let cpu = cpuName(refusal.core)
+        var why: String
+        switch refusal.cause {
+        case let .deadlineMiss(_, name, responseTime, deadline):
+            why = "\(name) would miss its deadline on \(cpu): worst-case response \(Self.duration(responseTime)) "
+                + "> period \(Self.duration(deadline))"
+        case let .utilizationCap(utilization, cap):
+            why = "\(cpu) would be \(Self.percent(utilization)) busy with real-time work, above rt_utilization_cap "
+                + "\(Self.percent(cap))"
+        }
+        if let reservation { why += fitting(reservation, core: core, replacing: replacing) }
+        return .admissionRefused(why)
+    }
+
+    /// "; at most R fits there now" for `r`'s message size and period: the
+    /// largest rate whose two RTUs the core's admission would take beside what
+    /// it holds (in place of `replacing`, the socket's current RTUs), found by
+    /// asking a copy of the admission model, so it is exactly what `reserve`
+    /// would accept.
+    private func fitting(_ r: UDPReservation, core: Int, replacing: [RTUID]) -> String {
+        var model = runtime.model
+        for id in replacing { _ = try? model.remove(id) }
+        let period = UDPRTUPlan.period(of: r)
+        let bitsPerMessage = UInt64(r.messageSize) * 8
+        func rate(_ batch: Int) -> UInt64 { UInt64(batch) * bitsPerMessage * 1_000_000_000 / UInt64(period) }
+        func fits(_ batch: Int) -> Bool {
+            let asked = UDPReservation(bitsPerSecond: rate(batch), messageSize: r.messageSize, period: period)
+            guard let plan = try? UDPRTUPlan.make(asked, name: "fit", owner: "fit", calibration: calibration) else { return false }
+            var trial = model
+            return (try? trial.admit(plan.input, on: .core(core))) != nil && (try? trial.admit(plan.output, on: .core(core))) != nil
+        }
+        let where_ = "\(cpuName(core)) at \(r.messageSize)-byte messages every \(Self.duration(period))"
+        guard rate(1) > 0, fits(1) else { return "; no reservation fits on \(where_) now (rtuctl rtus shows what holds it)" }
+        var low = 1, high = 65_536   // fits(low); UDPRTUPlan caps a period's batch at 65,536
+        while low < high {
+            let mid = (low + high + 1) / 2
+            if fits(mid) { low = mid } else { high = mid - 1 }
+        }
+        return "; at most \(Self.rate(rate(low))) fits on \(where_) now"
+    }
+
+    /// "cpu N" for an RT core pinned to CPU N, "RT core I (unpinned)" otherwise.
+    private func cpuName(_ core: Int) -> String {
+        let cpus = configuration.scheduler.cpus
+        if cpus.indices.contains(core), let cpu = cpus[core] { return "cpu \(cpu)" }
+        return "RT core \(core) (unpinned)"
+    }
+
+    static func duration(_ ns: Nanoseconds) -> String {
+        switch ns {
+        case ..<10_000: return "\(ns) ns"
+        case ..<10_000_000: return DecimalText.fixed(Double(ns) / 1e3, 1) + " µs"
+        default: return DecimalText.fixed(Double(ns) / 1e6, 2) + " ms"
+        }
+    }
+
+    static func percent(_ ppb: Int64) -> String { DecimalText.fixed(Double(ppb) / 1e7, 1) + " %" }
+
+    static func rate(_ bitsPerSecond: UInt64) -> String {
+        bitsPerSecond >= 1_000_000 ? DecimalText.fixed(Double(bitsPerSecond) / 1e6, 1) + " Mbit/s"
+            : DecimalText.fixed(Double(bitsPerSecond) / 1e3, 1) + " kbit/s"
     }
 
     /// Closes `socket`: out of the demux, its RTUs removed, frames in its

@@ -61,9 +61,15 @@ public struct UDPCalibration: Hashable, Sendable, CustomStringConvertible {
 /// Why a reservation cannot even be put to admission.
 public enum ReservationError: Error, Equatable, Sendable, CustomStringConvertible {
     case invalid(String)
+    /// Well formed, but one of its RTUs would need more CPU per period than
+    /// a whole core has: no core can hold it (an admission matter, not a typo).
+    case exceedsCore(String)
 
     public var description: String {
-        switch self { case .invalid(let why): return "invalid reservation: \(why)" }
+        switch self {
+        case .invalid(let why): return "invalid reservation: \(why)"
+        case .exceedsCore(let why): return why
+        }
     }
 }
 
@@ -80,6 +86,15 @@ public struct UDPRTUPlan: Sendable, Equatable {
     /// longer than that at the reserved rate.
     public static let defaultPeriod: Nanoseconds = 10_000_000
 
+    /// The period `make` uses for `r`: the one asked for, else `defaultPeriod`
+    /// or one message's time at the rate when that is longer.
+    public static func period(of r: UDPReservation) -> Nanoseconds {
+        if let period = r.period { return period }
+        let bitsPerMessage = Int64(r.messageSize) * 8
+        let rate = Int64(max(r.bitsPerSecond, 1))
+        return max(defaultPeriod, (bitsPerMessage * 1_000_000_000 + rate - 1) / rate)
+    }
+
     public static func make(_ r: UDPReservation, name: String, owner: String,
                             calibration: UDPCalibration) throws(ReservationError) -> UDPRTUPlan {
         guard r.bitsPerSecond > 0 else { throw .invalid("rate must be above 0") }
@@ -87,8 +102,7 @@ public struct UDPRTUPlan: Sendable, Equatable {
             throw .invalid("message size \(r.messageSize) is outside 1…65507 bytes")
         }
         let bitsPerMessage = Int64(r.messageSize) * 8
-        let messageTime = (bitsPerMessage * 1_000_000_000 + Int64(r.bitsPerSecond) - 1) / Int64(r.bitsPerSecond)
-        let period = r.period ?? max(defaultPeriod, messageTime)
+        let period = Self.period(of: r)
         guard period >= 100_000 && period <= 10_000_000_000 else {
             throw .invalid("period \(Double(period) / 1e6) ms is outside 0.1 ms…10 s")
         }
@@ -101,7 +115,7 @@ public struct UDPRTUPlan: Sendable, Equatable {
         let inputBudget = Int64(batch) * calibration.input.cost(r.messageSize)
         let outputBudget = Int64(batch) * calibration.output.cost(r.messageSize)
         for (what, budget) in [("input", inputBudget), ("output", outputBudget)] where budget > period {
-            throw .invalid("\(what) needs \(budget / 1000) µs of CPU every \(period / 1000) µs period (\(batch) messages × \(what == "input" ? calibration.input : calibration.output)): more than one core")
+            throw .exceedsCore("\(name).\(what == "input" ? "in" : "out") would need \(budget / 1000) µs of CPU every \(period / 1000) µs period (\(batch) messages × \(what == "input" ? calibration.input : calibration.output)): more than a whole core")
         }
         return UDPRTUPlan(
             input: RTUSpec(name: "\(name).in", owner: owner, period: period, budget: inputBudget,

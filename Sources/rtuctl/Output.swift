@@ -1,5 +1,6 @@
 import Config
 import Control
+import Wire
 
 /// An aligned text table: a header row, then rows, columns padded to their widest cell.
 struct Table {
@@ -25,20 +26,7 @@ struct Table {
 
 /// Numbers and durations as people read them.
 enum Format {
-    /// `value` with `decimals` digits after the point (no Foundation).
-    static func fixed(_ value: Double, _ decimals: Int) -> String {
-        guard value.isFinite else { return "-" }
-        var scale = 1.0
-        for _ in 0..<decimals { scale *= 10 }
-        let n = Int64((abs(value) * scale).rounded())
-        let whole = n / Int64(scale), fraction = n % Int64(scale)
-        var text = (value < 0 && n != 0 ? "-" : "") + "\(whole)"
-        if decimals > 0 {
-            let digits = "\(fraction)"
-            text += "." + String(repeating: "0", count: decimals - digits.count) + digits
-        }
-        return text
-    }
+    static func fixed(_ value: Double, _ decimals: Int) -> String { DecimalText.fixed(value, decimals) }
 
     static func duration(_ ns: Int64) -> String {
         if ns < 1_000 { return "\(ns)ns" }

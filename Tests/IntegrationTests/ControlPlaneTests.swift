@@ -98,8 +98,11 @@ import Testing
         #expect(refused.status == 1, "\(refused.stdout)")
         #expect(refused.stderr.hasPrefix("rtuctl: admission refused: "), "\(refused.stderr)")
         // The reason: the utilisation cap, or (RMDP) the 3.8 ms blocking an RTU of a shorter period.
-        #expect(refused.stderr.contains("would exceed the cap") || refused.stderr.contains("would miss its deadline"),
+        #expect(refused.stderr.contains("above rt_utilization_cap") || refused.stderr.contains("would miss its deadline"),
                 "the refusal gives no reason: \(refused.stderr)")
+        // And what would fit, on the CPU the config names (rt_cores), not the scheduler's core index.
+        #expect(refused.stderr.contains(" fits on cpu ") && refused.stderr.contains("at 1472-byte messages every 10.00 ms now"),
+                "the refusal says nothing of what fits: \(refused.stderr)")
         #expect(refused.stderr.components(separatedBy: "admission refused").count == 2,
                 "the message repeats itself: \(refused.stderr)")
 

@@ -163,17 +163,36 @@ final class NodeTests: XCTestCase {
         XCTAssertEqual(s.plan?.batch, 7)
         let rtus = pair.a.runtime.model.rtus(onCore: 0).map { $0.spec.name }
         XCTAssertTrue(rtus.contains("video0.in") && rtus.contains("video0.out"), "\(rtus)")
-        // Far beyond one core: refused, and the earlier reservation stays.
-        XCTAssertThrowsError(try pair.a.reserve(s, UDPReservation(bitsPerSecond: 4_000_000_000, messageSize: 1472, period: 10_000_000))) { error in
-            guard case .some(.reservation(let why)) = error as? NodeError else { return XCTFail("\(error)") }
-            XCTAssertTrue(why.contains("more than one core"), why)
-        }
-        XCTAssertThrowsError(try pair.a.reserve(s, UDPReservation(bitsPerSecond: 2_000_000_000, messageSize: 1472, period: 10_000_000))) { error in
-            guard case .some(.admissionRefused(let why)) = error as? NodeError else { return XCTFail("\(error)") }
-            XCTAssertFalse(why.isEmpty)
+        // Far beyond one core, and beyond what the core has left: refused as
+        // admission, each saying what would fit; the earlier reservation stays.
+        var offers: [Double] = []
+        for (rate, reason) in [(UInt64(4_000_000_000), "more than a whole core"), (2_000_000_000, "would")] {
+            XCTAssertThrowsError(try pair.a.reserve(s, UDPReservation(bitsPerSecond: rate, messageSize: 1472, period: 10_000_000))) { error in
+                guard case .some(.admissionRefused(let why)) = error as? NodeError else { return XCTFail("\(error)") }
+                XCTAssertTrue(why.contains(reason), why)
+                XCTAssertTrue(why.contains("at 1472-byte messages every 10.00 ms now"), why)
+                if let offer = Self.offeredMbit(why) { offers.append(offer) } else { XCTFail("no rate offered: \(why)") }
+            }
         }
         XCTAssertEqual(s.plan?.batch, 7)
         XCTAssertEqual(s.reservation?.bitsPerSecond, 40_000_000)
+        // What it offers is what it takes (in place of the current
+        // reservation), and one message per period more is refused.
+        guard offers.count == 2, offers[0] == offers[1], let offer = offers.first, offer > 40 else {
+            return XCTFail("offers \(offers)")
+        }
+        let fitting = UInt64((offer * 1e6).rounded(.down))
+        let perMessage: UInt64 = 1472 * 8 * 100   // one more message every 10 ms, in bit/s
+        XCTAssertThrowsError(try pair.a.reserve(s, UDPReservation(bitsPerSecond: fitting + perMessage, messageSize: 1472,
+                                                                   period: 10_000_000)))
+        XCTAssertNoThrow(try pair.a.reserve(s, UDPReservation(bitsPerSecond: fitting - perMessage / 2, messageSize: 1472,
+                                                               period: 10_000_000)))
+    }
+
+    /// The N of "at most N Mbit/s fits" in a refusal.
+    static func offeredMbit(_ why: String) -> Double? {
+        guard let start = why.range(of: "at most "), let end = why.range(of: " Mbit/s fits") else { return nil }
+        return Double(why[start.upperBound..<end.lowerBound])
     }
 
     func testReservedOutputNeverExceedsItsRate() throws {
