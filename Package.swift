@@ -58,7 +58,7 @@ let package = Package(
         // Benchmarks (not tests): run by scripts/bench-*.sh, results in BENCHMARKS.md.
         .executableTarget(name: "wire-bench", dependencies: ["Wire"], swiftSettings: fast),
         .executableTarget(name: "link-bench", dependencies: ["Links", "Wire", "CShims"], swiftSettings: fast),
-        .executableTarget(name: "alloc-check", dependencies: ["Stack", "Links", "Wire", "UserUDP", "SharedRings"]),
+        .executableTarget(name: "alloc-check", dependencies: ["ATM", "Stack", "Links", "Wire", "UserUDP", "SharedRings"]),
         .executableTarget(name: "udp-node", dependencies: ["Node", "UserUDP", "Stack", "Links", "Wire", "RTUScheduler", "CShims"],
                           swiftSettings: fast),
         .executableTarget(name: "sched-bench", dependencies: ["RTUScheduler", "CShims"], swiftSettings: fast),

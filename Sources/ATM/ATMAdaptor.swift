@@ -307,7 +307,10 @@ public final class ATMAdaptor<Carrier: LinkDevice>: LinkDevice, ReassemblySink {
             expectedSequence = PseudowireControlWord.nextSequence(after: s)
         }
         own.count(.rxFrames)
-        for c in pw.cells { cell(word: c.word, payload: c.payload) }
+        // By index, not `for c in`: an unoptimised build runs the generic
+        // IndexingIterator, whose subscript call allocates a coroutine frame per cell.
+        let cells = pw.cells
+        for i in cells.indices { cell(word: cells[i].word, payload: cells[i].payload) }
     }
 
     /// How far `s` is ahead of `expected` in the sequence space 1…65535

@@ -287,10 +287,14 @@ public final class ATMTransmitter {
         AAL5.writeTail(into: tail.slice(rest.count ..< end), sduLength: sdu.length, crcRegister: register)
     }
 
+    /// A plain loop, not `firstIndex(of:)`: an unoptimised build runs that
+    /// generic algorithm, whose element access allocates a coroutine frame
+    /// (one allocation per PDU sent).
     private func deactivate(_ vc: Int) {
-        if let k = active.firstIndex(of: vc) {
+        for k in active.indices where active[k] == vc {
             active.swapAt(k, active.count - 1)
             active.removeLast()
+            return
         }
     }
 

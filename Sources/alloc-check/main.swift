@@ -11,6 +11,10 @@
 //   - the socket data path: LRP demux into a socket's channel, the UDP
 //     input RTU body into the RX ring, the application's receive; and the
 //     application's send, the output RTU body, IP output, transmit.
+// Then the emulated ATM adaptor's paths (ATMPaths.swift), per packet at IP
+// MTU 9180 and 1500: UDP and ping through segmentation, the cell clock,
+// reassembly and delivery, and a corrupted PDU and lost last cells dropped
+// and counted.
 // Exits 0 when no path allocated, 1 otherwise, 2 when the counter is missing.
 import Glibc
 import Links
@@ -83,9 +87,17 @@ func sendUDP(_ length: Int) throws {
     try a.send(to: addrB, protocol: .udp, payload: UnsafeRawBufferPointer(rebasing: udp[0 ..< length]), now: now)
 }
 
-struct Case { let name: String; let frames: Int; let allocations: UInt64 }
+/// One measured path: `count` of `unit` went through it (`expected`, when
+/// known, is how many should have) with `allocations` allocations.
+struct Case {
+    let name: String
+    let count: Int
+    var unit = "frames"
+    let allocations: UInt64
+    var expected: Int?
+}
 var cases: [Case] = []
-cases.reserveCapacity(8)
+cases.reserveCapacity(16)
 
 /// Runs `body` `rounds` times, warmed up first, and records allocations per frame.
 func measure(_ name: String, rounds: Int, _ body: () throws -> Void) throws {
@@ -98,7 +110,7 @@ func measure(_ name: String, rounds: Int, _ body: () throws -> Void) throws {
         now = now + .microseconds(100)
     }
     let after = mallocCount()
-    cases.append(Case(name: name, frames: frames, allocations: after &- before))
+    cases.append(Case(name: name, count: frames, allocations: after &- before))
 }
 
 try measure("udp 64-byte datagrams, receive and deliver", rounds: 5000) { try sendUDP(72) }
@@ -153,11 +165,18 @@ try measure("udp socket path, 64 bytes: demux, input RTU, ring, receive; send, o
 try measure("udp socket path, 1472 bytes", rounds: 5000) { try socketRound(1480) }
 if appReceived == 0 { print("alloc-check: the socket path delivered nothing"); exit(1) }
 
+cases += try atmCases(mtu: 9180, rounds: 400)
+cases += try atmCases(mtu: 1500, rounds: 1000)
+
 var failed = false
 for c in cases {
-    let perFrame = Double(c.allocations) / Double(max(1, c.frames))
-    print("\(c.name): \(c.allocations) allocations over \(c.frames) frames (\(perFrame) per frame)")
-    if c.allocations > 0 || c.frames == 0 { failed = true }
+    let per = Double(c.allocations) / Double(max(1, c.count))
+    print("\(c.name): \(c.allocations) allocations over \(c.count) \(c.unit) (\(per) each)")
+    if c.allocations > 0 || c.count == 0 { failed = true }
+    if let e = c.expected, e != c.count {
+        print("  expected \(e) \(c.unit)")
+        failed = true
+    }
 }
 print(failed ? "alloc-check: FAILED" : "alloc-check: no allocation per frame")
 exit(failed ? 1 : 0)

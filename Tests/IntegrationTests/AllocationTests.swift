@@ -3,8 +3,11 @@ import Testing
 
 /// Hot-path rule 2 (ARCHITECTURE.md): no allocation per packet. Runs the
 /// alloc-check program with a counting allocator preloaded; it drives frames
-/// through the link, the stack's input, ICMP output and reassembly, and fails
-/// if any of those paths allocated after warm-up.
+/// through the link, the stack's input, ICMP output and reassembly, the
+/// socket path, and the emulated ATM adaptor (segmentation on the cell
+/// clock, reassembly, and the drop paths of a corrupted PDU and lost last
+/// cells, at MTU 9180 and 1500), and fails if any of those paths allocated
+/// after warm-up.
 @Suite struct AllocationTests {
     @Test func dataPathAllocatesNothingPerFrame() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("rtud-alloc-\(Harness.uniqueSuffix())")
@@ -31,7 +34,15 @@ import Testing
         let r = try Harness.run(["env", "LD_PRELOAD=\(so)", bin], timeout: 120)
         #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
         #expect(r.stdout.contains("no allocation per frame"), "\(r.stdout)")
-        // Each path really carried frames.
-        #expect(!r.stdout.contains("over 0 frames"), "\(r.stdout)")
+        // Each path really carried frames (alloc-check also fails when a
+        // path carried fewer packets or counted fewer drops than it sent).
+        #expect(!r.stdout.contains(" over 0 "), "\(r.stdout)")
+        // The ATM paths ran, at both MTUs, drop paths included.
+        for mtu in [9180, 1500] {
+            for path in ["datagrams", "icmp echo", "corrupted cell payload", "lost last cell, next PDU", "rx_timeout"] {
+                #expect(r.stdout.split(separator: "\n").contains { $0.hasPrefix("atm mtu=\(mtu):") && $0.contains(path) },
+                        "no atm mtu=\(mtu) \(path) line: \(r.stdout)")
+            }
+        }
     }
 }
