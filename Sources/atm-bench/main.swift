@@ -8,7 +8,10 @@
 //   cbr           three CBR VCs and a backlogged UBR VC sharing the line,
 //                 each CBR VC's cell rate against its PCR
 //
-// Usage: atm-bench [rounds] (default 15). Run by scripts/bench-atm.sh.
+// Usage: atm-bench [rounds] [--json FILE] (default 15 rounds). Run by
+// scripts/bench-atm.sh. With --json, every figure printed is also appended
+// to FILE as one JSON object a line ("bench": cpu, goodput, cbr, ubr), for
+// scripts/plot_atm.py.
 import ATM
 import Glibc
 import Links
@@ -26,7 +29,36 @@ func median(_ v: [Double]) -> Double {
     return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
 }
 
-let rounds = CommandLine.arguments.count > 1 ? Int(CommandLine.arguments[1]) ?? 15 : 15
+var rounds = 15
+var jsonPath: String?
+var arguments = CommandLine.arguments.dropFirst()
+while let a = arguments.popFirst() {
+    if a == "--json", let path = arguments.popFirst() {
+        jsonPath = path
+    } else if let n = Int(a), n > 0 {
+        rounds = n
+    } else {
+        print("usage: atm-bench [rounds] [--json FILE]")
+        exit(2)
+    }
+}
+
+/// The --json file (appended to), or nil.
+let json: UnsafeMutablePointer<FILE>? = jsonPath.map { path in
+    guard let f = fopen(path, "a") else {
+        print("atm-bench: cannot open \(path): \(String(cString: strerror(errno)))")
+        exit(2)
+    }
+    return f
+}
+
+/// One JSON line: `bench` and numeric fields, in the given order.
+func record(_ bench: String, _ fields: KeyValuePairs<String, Double>) {
+    guard let f = json else { return }
+    var line = "{\"bench\": \"\(bench)\", \"rounds\": \(rounds)"
+    for (k, v) in fields { line += ", \"\(k)\": \(v)" }
+    fputs(line + "}\n", f)
+}
 let macA = EthernetAddress(0x02, 0, 0, 0, 0, 0x0A)
 let macB = EthernetAddress(0x02, 0, 0, 0, 0, 0x0B)
 let addrA = IPv4Address(198, 18, 0, 1)
@@ -169,7 +201,9 @@ func goodput(mtu: Int, seconds: Double) throws -> (udp: Double, ip: Double, cell
 
 // MARK: - CBR VCs sharing the line
 
-func cbrShare(seconds: Double) throws -> [(pcr: Int, cellsPerSecond: Double)] {
+/// Per VC (the three CBR ones, then UBR with PCR 0): its VCI, PCR and
+/// received cell rate.
+func cbrShare(seconds: Double) throws -> [(vci: UInt16, pcr: Int, cellsPerSecond: Double)] {
     let pcrs = [150_000, 120_000, 80_000]
     var pvcsA = pcrs.enumerated().map { i, p in
         ATMPermanentVC(channel: ATMVirtualChannel(vpi: 0, vci: UInt16(50 + i)), peer: IPv4Address(198, 18, 0, UInt8(20 + i)), contract: .cbr(pcr: p))
@@ -219,9 +253,7 @@ func cbrShare(seconds: Double) throws -> [(pcr: Int, cellsPerSecond: Double)] {
     }
     let cells = OC3c.cells(ipLength: ipLength)
     let span = Double(end - start - 10_000_000) / 1e9
-    var result = pcrs.enumerated().map { i, p in (p, Double(pdus[i] * cells) / span) }
-    result.append((0, Double(pdus[3] * cells) / span))
-    return result
+    return pvcsA.enumerated().map { i, p in (p.channel.vci, p.contract.peakCellRate ?? 0, Double(pdus[i] * cells) / span) }
 }
 
 // MARK: - Report
@@ -240,6 +272,8 @@ print("atm-bench: \(rounds) rounds")
 for size in [9188, 1508, 92] {
     let c = try cellCost(sduLength: size)
     print("cpu sdu=\(size): segmentation \(fmt(c.segment, 1)) ns/cell, reassembly \(fmt(c.reassemble, 1)) ns/cell")
+    record("cpu", ["sdu": Double(size), "cells_per_sdu": Double(AAL5.cellCount(sduLength: size)),
+                   "segmentation_ns_per_cell": c.segment, "reassembly_ns_per_cell": c.reassemble])
 }
 for mtu in [9180, 1500] {
     let g = try goodput(mtu: mtu, seconds: 1.0)
@@ -248,13 +282,20 @@ for mtu in [9180, 1500] {
     let udpLimit = OC3c.throughput(usefulBytes: mtu - 28, cells: cells) / 1e6
     print("goodput mtu=\(mtu): UDP \(fmt(g.udp)) Mbit/s of \(fmt(udpLimit)) (\(fmt(100 * g.udp / udpLimit)) %), "
         + "IP \(fmt(g.ip)) of \(fmt(ipLimit)) (\(fmt(100 * g.ip / ipLimit)) %), \(g.cells) cells in 1 s (line \(fmt(OC3c.cellsPerSecond, 1)))")
+    record("goodput", ["mtu": Double(mtu), "cells_per_packet": Double(cells), "udp_mbps": g.udp, "udp_limit_mbps": udpLimit,
+                       "ip_mbps": g.ip, "ip_limit_mbps": ipLimit, "cells": Double(g.cells), "seconds": 1,
+                       "line_cells_per_second": OC3c.cellsPerSecond, "datagrams": Double(g.datagrams)])
 }
 let shares = try cbrShare(seconds: 1.0)
 let reserved = shares.reduce(0) { $0 + $1.pcr }   // the UBR entry's pcr is 0
 for r in shares {
     if r.pcr > 0 {
         print("cbr pcr=\(r.pcr): \(fmt(r.cellsPerSecond, 0)) cells/s (\(fmt(100 * r.cellsPerSecond / Double(r.pcr))) % of PCR)")
+        record("cbr", ["vpi": 0, "vci": Double(r.vci), "pcr": Double(r.pcr), "cells_per_second": r.cellsPerSecond])
     } else {
-        print("ubr: \(fmt(r.cellsPerSecond, 0)) cells/s (left by CBR: \(fmt(OC3c.cellsPerSecond - Double(reserved), 1)))")
+        let left = OC3c.cellsPerSecond - Double(reserved)
+        print("ubr: \(fmt(r.cellsPerSecond, 0)) cells/s (left by CBR: \(fmt(left, 1)))")
+        record("ubr", ["vpi": 0, "vci": Double(r.vci), "left_by_cbr": left, "cells_per_second": r.cellsPerSecond])
     }
 }
+if let f = json { fclose(f) }
