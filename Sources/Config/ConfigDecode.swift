@@ -145,6 +145,7 @@ extension RtudConfig {
         if let v = r.parsed("best_effort_slice", durationHelp, ConfigDuration.init) { d.bestEffortSlice = v }
         if let v = r.choice("log_level", LogLevel.self) { d.logLevel = v }
         if let v = r.string("pcap") { d.pcap = v }
+        if let v = r.string("pcap_pdu") { d.pcapPDU = v }
         r.finish()
         return d
     }
@@ -190,10 +191,14 @@ extension RtudConfig {
         if tapCreate != nil && driver != .tap {
             r.fail("tap_create", tapCreate.map(TOMLValue.boolean), "applies only to driver = \"tap\"")
         }
+        let pvcs = r.tableArray("pvc")?.enumerated().map { j, t in
+            PVCConfig.decode(TableReader(t, path: "\(r.keyPath("pvc"))[\(j)]", r.diagnostics))
+        }
         r.finish()
         return InterfaceConfig(name: name ?? "", driver: driver, device: device,
                                address: address ?? IPv4Cidr(address: .any, prefixLength: 32)!, mtu: mtu, link: link,
-                               mac: mac, gateway: gateway, arpTimeout: arpTimeout, tapCreate: tapCreate ?? true)
+                               mac: mac, gateway: gateway, arpTimeout: arpTimeout, tapCreate: tapCreate ?? true,
+                               pvcs: pvcs ?? [])
     }
 
     private static func decodeATM(_ reader: TableReader) -> ATMConfig {
@@ -217,9 +222,10 @@ extension RtudConfig {
         if let t = r.table("reserve") {
             reserve = decodeReservation(TableReader(t, path: r.keyPath("reserve"), r.diagnostics))
         }
+        let vc = r.channel("vc")
         r.finish()
         return DeclaredSocket(name: name ?? "", proto: proto, bind: bind ?? SocketAddress(address: .any, port: 0),
-                              connect: connect, reserve: reserve)
+                              connect: connect, reserve: reserve, vc: vc)
     }
 
     private static func decodeReservation(_ reader: TableReader) -> Reservation {

@@ -36,13 +36,17 @@ extension RtudConfig {
         return out.joined(separator: "\n") + "\n"
     }
 
-    /// Every table in the order printed: [daemon], [limits], each [[interface]],
-    /// [atm], each [[socket]], [calibration].
+    /// Every table in the order printed: [daemon], [limits], each [[interface]]
+    /// followed by its [[interface.pvc]], [atm], each [[socket]], [calibration].
     func renderedTables() -> [RenderedTable] {
         var tables = [RenderedTable(header: "[daemon]", path: "daemon", settings: daemon.renderedSettings()),
                       RenderedTable(header: "[limits]", path: "limits", settings: limits.renderedSettings())]
-        tables += interfaces.enumerated().map { i, interface in
-            RenderedTable(header: "[[interface]]", path: "interface[\(i)]", settings: interface.renderedSettings())
+        for (i, interface) in interfaces.enumerated() {
+            tables.append(RenderedTable(header: "[[interface]]", path: "interface[\(i)]", settings: interface.renderedSettings()))
+            // [[interface.pvc]] belongs to the [[interface]] above it.
+            tables += interface.pvcs.enumerated().map { j, pvc in
+                RenderedTable(header: "[[interface.pvc]]", path: "interface[\(i)].pvc[\(j)]", settings: pvc.renderedSettings())
+            }
         }
         tables.append(RenderedTable(header: "[atm]", path: "atm", settings: [
             RenderedSetting(key: "line_rate_cells_per_second", value: TOMLWriter.float(atm.lineRateCellsPerSecond)),
@@ -70,7 +74,8 @@ extension DaemonConfig {
          RenderedSetting(key: "rt_utilization_cap", value: TOMLWriter.float(rtUtilizationCap)),
          RenderedSetting(key: "best_effort_slice", value: quoted(bestEffortSlice)),
          RenderedSetting(key: "log_level", value: quoted(logLevel.rawValue)),
-         RenderedSetting(key: "pcap", value: pcap.map(TOMLWriter.string))]
+         RenderedSetting(key: "pcap", value: pcap.map(TOMLWriter.string)),
+         RenderedSetting(key: "pcap_pdu", value: pcapPDU.map(TOMLWriter.string))]
     }
 }
 
@@ -108,6 +113,7 @@ extension DeclaredSocket {
          RenderedSetting(key: "connect", value: connect.map(quoted)),
          RenderedSetting(key: "reserve", value: reserve.map { r in
              "{ rate = \(quoted(r.rate)), message_size = \(r.messageSize), period = \(quoted(r.period)) }"
-         }, unsetNote: " (best effort)")]
+         }, unsetNote: " (best effort)"),
+         RenderedSetting(key: "vc", value: vc.map(quoted), unsetNote: " (the peer's default VC on an ATM interface)")]
     }
 }

@@ -19,6 +19,7 @@ extension RtudConfig {
         daemon.check(cpuCount: cpuCount, into: &out)
         limits.check(declaredSockets: sockets.count, into: &out)
         checkInterfaces(into: &out)
+        checkPDUCapture(into: &out)
         atm.check(into: &out)
         checkSockets(into: &out)
         calibration.check(into: &out)
@@ -30,6 +31,7 @@ extension RtudConfig {
         for (i, interface) in interfaces.enumerated() {
             let p = "interface[\(i)]"
             interface.check(path: p, into: &out)
+            interface.checkPVCs(path: p, line: ATMConfig.admissibleCellsPerSecond, into: &out)
             for (j, earlier) in interfaces[..<i].enumerated() {
                 let q = "interface[\(j)]"
                 if earlier.name == interface.name {
@@ -46,6 +48,14 @@ extension RtudConfig {
         }
     }
 
+    /// [daemon] pcap_pdu captures what only an ATM interface makes.
+    private func checkPDUCapture(into out: inout [ConfigIssue]) {
+        if let path = daemon.pcapPDU, !interfaces.contains(where: { $0.link == .atm }) {
+            out.append(ConfigIssue(keyPath: "daemon.pcap_pdu", value: quoted(path),
+                                   message: "applies only with an interface with link = \"atm\" (it captures AAL5 PDUs)"))
+        }
+    }
+
     private func checkSockets(into out: inout [ConfigIssue]) {
         for (i, socket) in sockets.enumerated() {
             let p = "socket[\(i)]"
@@ -57,6 +67,11 @@ extension RtudConfig {
                 if socket.conflicts(with: earlier) {
                     out.append(ConfigIssue(keyPath: "\(p).bind", value: quoted(socket.bind),
                                            message: "conflicts with socket[\(j)] (\(earlier.proto.rawValue) \(earlier.bind))"))
+                }
+                if let vc = socket.vc, vc == earlier.vc,
+                   socket.interface(in: interfaces)?.name == earlier.interface(in: interfaces)?.name {
+                    out.append(ConfigIssue(keyPath: "\(p).vc", value: quoted(vc),
+                                           message: "already bound to socket[\(j)] (a VC carries one socket)"))
                 }
             }
         }
@@ -96,6 +111,7 @@ extension DaemonConfig {
             issue("best_effort_slice", quoted(bestEffortSlice), "must be between 1us and 10ms")
         }
         if pcap == "" { issue("pcap", quoted(""), "must be a file path (leave pcap out for no capture)") }
+        if pcapPDU == "" { issue("pcap_pdu", quoted(""), "must be a file path (leave pcap_pdu out for no capture)") }
     }
 
     private func checkCores(cpuCount: Int, into out: inout [ConfigIssue]) {
@@ -209,9 +225,9 @@ extension ATMConfig {
     public static let cellsPerFrameRange = 1...PseudowireCellRepr.maximumCellCount(mtu: 1500)
 
     func check(into out: inout [ConfigIssue]) {
-        if !(lineRateCellsPerSecond > 0 && lineRateCellsPerSecond <= 10_000_000) {
+        if lineRateCellsPerSecond != Self.oc3cCellsPerSecond {
             out.append(ConfigIssue(keyPath: "atm.line_rate_cells_per_second", value: TOMLWriter.float(lineRateCellsPerSecond),
-                                   message: "must be greater than 0 and at most 10000000"))
+                                   message: "must be \(TOMLWriter.float(Self.oc3cCellsPerSecond)): the adaptor's cell clock is OC-3c's (other line rates are not implemented)"))
         }
         if !Self.cellsPerFrameRange.contains(cellsPerFrame) {
             out.append(ConfigIssue(keyPath: "atm.cells_per_frame", value: "\(cellsPerFrame)",
@@ -244,6 +260,9 @@ extension DeclaredSocket {
                 issue("connect", quoted(c), "must be a unicast address")
             }
         }
+        if let vc {
+            checkVC(vc, path: p, interfaces: interfaces, into: &out)
+        }
         guard let r = reserve else { return }
         if r.rate.bitsPerSecond == 0 { issue("reserve.rate", quoted(r.rate), "must be greater than 0") }
         if !Self.messageSizeRange.contains(r.messageSize) {
@@ -251,6 +270,21 @@ extension DeclaredSocket {
         }
         if !Self.periodRange.contains(r.period) {
             issue("reserve.period", quoted(r.period), "must be between \(Self.periodRange.lowerBound) and \(Self.periodRange.upperBound)")
+        }
+    }
+
+    /// `vc` must be a PVC of the interface the socket binds on. (Whether its
+    /// reservation fits the VC's contract is admission's question, asked when
+    /// rtud creates the socket, as for the RT cores.)
+    private func checkVC(_ vc: ATMVirtualChannel, path p: String, interfaces: [InterfaceConfig], into out: inout [ConfigIssue]) {
+        guard let interface = interface(in: interfaces) else { return }   // bind is reported already
+        if interface.link != .atm {
+            out.append(ConfigIssue(keyPath: "\(p).vc", value: quoted(vc),
+                                   message: "interface \(interface.name) is not link = \"atm\": only an ATM interface has VCs"))
+        } else if interface.pvc(vc) == nil {
+            let known = interface.pvcs.map { "\($0.channel)" }.joined(separator: ", ")
+            out.append(ConfigIssue(keyPath: "\(p).vc", value: quoted(vc),
+                                   message: "is not a PVC of interface \(interface.name) (its PVCs: \(known.isEmpty ? "none" : known))"))
         }
     }
 

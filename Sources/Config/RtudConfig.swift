@@ -53,7 +53,11 @@ public struct DaemonConfig: Equatable, Sendable {
     public var bestEffortSlice: ConfigDuration = .microseconds(200)
     public var logLevel: LogLevel = .info
     /// Capture file (pcap) of every frame rtud sends and receives; nil: none.
+    /// On a link = "atm" interface these are the carrier's cell frames.
     public var pcap: String? = nil
+    /// Capture file of the AAL5 PDUs of every link = "atm" interface
+    /// (LINKTYPE_ERF type-4 records, whose CRC Wireshark checks); nil: none.
+    public var pcapPDU: String? = nil
 
     public init() {}
 }
@@ -130,12 +134,14 @@ public struct InterfaceConfig: Equatable, Sendable {
     public var arpTimeout: ConfigDuration
     /// `tap` only: true creates the TAP device, false attaches to an existing one.
     public var tapCreate: Bool
+    /// link = "atm" only: the permanent virtual circuits ([[interface.pvc]]), at least one.
+    public var pvcs: [PVCConfig]
 
     /// `mac: nil` derives the MAC from the address (`derivedMAC(for:)`).
     public init(name: String = "rtu0", driver: LinkDriver = .tap, device: String? = nil,
                 address: IPv4Cidr = IPv4Cidr("198.18.0.1/24")!, mtu: Int? = nil, link: LinkMode = .ethernet,
                 mac: EthernetAddress? = nil, gateway: IPv4Address? = nil,
-                arpTimeout: ConfigDuration = .seconds(60), tapCreate: Bool = true) {
+                arpTimeout: ConfigDuration = .seconds(60), tapCreate: Bool = true, pvcs: [PVCConfig] = []) {
         self.name = name
         self.driver = driver
         self.device = device
@@ -146,6 +152,7 @@ public struct InterfaceConfig: Equatable, Sendable {
         self.gateway = gateway
         self.arpTimeout = arpTimeout
         self.tapCreate = tapCreate
+        self.pvcs = pvcs
     }
 
     /// 02:72:a:b:c:d for address a.b.c.d: locally administered (0x02), unicast,
@@ -157,8 +164,15 @@ public struct InterfaceConfig: Equatable, Sendable {
 
 /// [atm]: the emulated OC-3c adaptor (ATM-FACTS.md), for interfaces with link = "atm".
 public struct ATMConfig: Equatable, Sendable {
-    /// Cell slots per second of the emulated line: OC-3c is 353,207.5.
-    public var lineRateCellsPerSecond: Double = 353_207.5
+    /// OC-3c's cell slots per second, the rate of the adaptor's cell clock.
+    public static let oc3cCellsPerSecond = 353_207.5
+    /// The most cells/s the PVCs of one interface may reserve: Σ PCR(CBR) +
+    /// Σ SCR(VBR) ≤ 353,207 (ATM-FACTS.md, "Admission on one link").
+    public static let admissibleCellsPerSecond = 353_207
+
+    /// Cell slots per second of the emulated line: OC-3c is 353,207.5, the
+    /// only rate the adaptor's cell clock runs at.
+    public var lineRateCellsPerSecond: Double = oc3cCellsPerSecond
     /// Cells carried per RFC 4717 N-to-one frame on the Ethernet carrier (1...28 at MTU 1500).
     public var cellsPerFrame: Int = 8
 
@@ -194,14 +208,24 @@ public struct DeclaredSocket: Equatable, Sendable {
     public var connect: SocketAddress?
     /// nil: best-effort.
     public var reserve: Reservation?
+    /// The PVC this socket's datagrams travel on, both ways: one of its
+    /// interface's [[interface.pvc]] (link = "atm"), bound to no other socket.
+    public var vc: ATMVirtualChannel?
 
     public init(name: String, proto: SocketProtocol = .udp, bind: SocketAddress,
-                connect: SocketAddress? = nil, reserve: Reservation? = nil) {
+                connect: SocketAddress? = nil, reserve: Reservation? = nil, vc: ATMVirtualChannel? = nil) {
         self.name = name
         self.proto = proto
         self.bind = bind
         self.connect = connect
         self.reserve = reserve
+        self.vc = vc
+    }
+
+    /// The interface the socket binds on, as the daemon picks it: the one
+    /// whose address it binds, the first for 0.0.0.0.
+    public func interface(in interfaces: [InterfaceConfig]) -> InterfaceConfig? {
+        bind.address.isUnspecified ? interfaces.first : interfaces.first { $0.address.address == bind.address }
     }
 }
 

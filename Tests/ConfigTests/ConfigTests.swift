@@ -63,7 +63,7 @@ let etcPath: String = {
     }
 
     @Test func atmLinkDefaultsToRFC2225MTU() throws {
-        let c = try RtudConfig.parse(text: interface("link = \"atm\""), cpuCount: 2)
+        let c = try RtudConfig.parse(text: interface("link = \"atm\"") + pvc(), cpuCount: 2)
         #expect(c.interfaces[0].mtu == 9180)
     }
 
@@ -74,11 +74,13 @@ let etcPath: String = {
 
     @Test func etcFileDocumentsEveryKey() throws {
         let text = RtudConfig(
-            daemon: { var d = DaemonConfig(); d.controlGroup = "g"; d.pcap = "/p"; return d }(),
+            daemon: { var d = DaemonConfig(); d.controlGroup = "g"; d.pcap = "/p"; d.pcapPDU = "/q"; return d }(),
             limits: LimitsConfig(privilegedGroup: "g"),
-            interfaces: [InterfaceConfig(driver: .afPacket, device: "veth0", gateway: IPv4Address("198.18.0.254"))],
+            interfaces: [InterfaceConfig(driver: .afPacket, device: "veth0", gateway: IPv4Address("198.18.0.254"),
+                                         pvcs: [PVCConfig(channel: ATMVirtualChannel(vpi: 0, vci: 100), peer: IPv4Address(198, 18, 0, 2),
+                                                          category: .vbr, pcr: 2, scr: 1, mbs: 1)])],
             sockets: [DeclaredSocket(name: "s", bind: SocketAddress("198.18.0.1:1")!, connect: SocketAddress("198.18.0.2:1"),
-                                     reserve: Reservation(rate: .mbit(1), messageSize: 1))],
+                                     reserve: Reservation(rate: .mbit(1), messageSize: 1), vc: ATMVirtualChannel(vpi: 0, vci: 100))],
             calibration: CalibrationConfig(udpPerMessageNs: 1, tcpPerMessageNs: 1)).renderTOML()
         let etc = try String(contentsOfFile: etcPath, encoding: .utf8)
         let keys = text.split(separator: "\n").compactMap { line -> String? in
@@ -115,10 +117,10 @@ let etcPath: String = {
         daemon.bestEffortSlice = .init(nanoseconds: 1500)
         daemon.logLevel = .debug
         daemon.pcap = "/var/tmp/rtud.pcap"
-        let limits = LimitsConfig(privilegedGroup: "rtud-admin", maxSocketsPerClient: 3, maxSockets: 3,
+        let limits = LimitsConfig(privilegedGroup: "rtud-admin", maxSocketsPerClient: 3, maxSockets: 4,
                                   userReservationLimit: .init(bitsPerSecond: 0), allowUserSockets: false)
+        daemon.pcapPDU = "/var/tmp/rtud-pdu.pcap"
         var atm = ATMConfig()
-        atm.lineRateCellsPerSecond = 100_000
         atm.cellsPerFrame = 28
         let config = RtudConfig(
             daemon: daemon,
@@ -127,7 +129,15 @@ let etcPath: String = {
                 InterfaceConfig(name: "rtu0", address: IPv4Cidr("198.18.0.1/24")!, mtu: 9000,
                                 gateway: IPv4Address("198.18.0.254"), arpTimeout: .seconds(5), tapCreate: false),
                 InterfaceConfig(name: "atm0", driver: .afPacket, device: "veth1", address: IPv4Cidr("198.19.0.1/30")!,
-                                link: .atm, mac: EthernetAddress("02:00:00:00:00:09")),
+                                link: .atm, mac: EthernetAddress("02:00:00:00:00:09"), pvcs: [
+                                    PVCConfig(channel: ATMVirtualChannel(vpi: 1, vci: 32), peer: IPv4Address(198, 19, 0, 2)),
+                                    PVCConfig(channel: ATMVirtualChannel(vpi: 0, vci: 100), peer: IPv4Address(198, 19, 0, 2),
+                                              category: .cbr, pcr: 100_000, encapsulation: .vcMux),
+                                    PVCConfig(channel: ATMVirtualChannel(vpi: 255, vci: 65535), peer: IPv4Address(198, 19, 0, 2),
+                                              category: .vbr, pcr: 200_000, scr: 50_000, mbs: 100),
+                                    PVCConfig(channel: ATMVirtualChannel(vpi: 0, vci: 33), peer: IPv4Address(198, 19, 0, 2),
+                                              category: .ubr, pcr: 1_000),
+                                ]),
             ],
             atm: atm,
             sockets: [
@@ -137,6 +147,7 @@ let etcPath: String = {
                                connect: SocketAddress("198.19.0.2:80"),
                                reserve: Reservation(rate: BitRate(bitsPerSecond: 1_500_001), messageSize: 1, period: .microseconds(100))),
                 DeclaredSocket(name: "be", bind: SocketAddress("198.19.0.1:7")!),
+                DeclaredSocket(name: "on-vc", bind: SocketAddress("198.19.0.1:8")!, vc: ATMVirtualChannel(vpi: 0, vci: 100)),
             ],
             calibration: CalibrationConfig(udpPerMessageNs: 2100, tcpPerMessageNs: 4200))
         try config.validate(cpuCount: 2)

@@ -53,7 +53,7 @@ struct Case: CustomTestStringConvertible, Sendable {
 
     static let interfaceCases: [Case] = [
         Case(text: interface("mtu = 70000"), expected: "rtud.toml:4: interface[0].mtu = 70000: must be between 68 and 9216"),
-        Case(text: interface("mtu = 67\nlink = \"atm\""),
+        Case(text: interface("mtu = 67\nlink = \"atm\"") + pvc(),
              expected: #"rtud.toml:4: interface[0].mtu = 67: must be between 68 and 65527 for link = "atm""#),
         Case(text: interface(name: "a-very-long-name"), expected: #"rtud.toml:2: interface[0].name = "a-very-long-name": "#
                  + "must be 1 to 15 bytes without '/', ':' or whitespace"),
@@ -108,7 +108,8 @@ struct Case: CustomTestStringConvertible, Sendable {
         Case(text: "[atm]\ncells_per_frame = 29",
              expected: "rtud.toml:2: atm.cells_per_frame = 29: must be between 1 and 28 (52-byte cells in a 1500-byte frame)"),
         Case(text: "[atm]\nline_rate_cells_per_second = -1",
-             expected: "rtud.toml:2: atm.line_rate_cells_per_second = -1.0: must be greater than 0 and at most 10000000"),
+             expected: "rtud.toml:2: atm.line_rate_cells_per_second = -1.0: must be 353207.5: "
+                 + "the adaptor's cell clock is OC-3c's (other line rates are not implemented)"),
         Case(text: "[[socket]]\nname = \"Video\"\nbind = \"0.0.0.0:1\"",
              expected: #"rtud.toml:2: socket[0].name = "Video": must be 1 to 32 of a-z 0-9 _ -"#),
         Case(text: "[[socket]]\nname = \"a\"\nbind = \"0.0.0.0:1\"\n[[socket]]\nname = \"a\"\nbind = \"0.0.0.0:2\"",
@@ -183,7 +184,7 @@ struct Case: CustomTestStringConvertible, Sendable {
     }
 
     @Test func problemsOfADefaultedKeyNameTheirTable() {
-        let text = interface("link = \"atm\"") + "[atm]\ncells_per_frame = 8"
+        let text = interface("link = \"atm\"") + pvc() + "[atm]\ncells_per_frame = 8"
         #expect(problems(text) == [])
         var c = RtudConfig.defaults
         c.interfaces[0].mtu = 70000
