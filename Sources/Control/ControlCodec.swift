@@ -12,7 +12,8 @@
 // names end up in C calls and logs). An optional is a presence bool and then
 // the value. An array is a u32 element count and the elements. A socket
 // address is the IPv4 address as a u32 (its numeric value) and the port as a
-// u16. Nothing may follow the last field.
+// u16. An ATM VC is the VPI as a u8 and the VCI as a u16. Nothing may follow
+// the last field.
 //
 // The decoder takes hostile input (any local user may connect): it checks
 // every length against the bytes left before reading or allocating, and a
@@ -23,7 +24,8 @@ public enum ControlCodec {
     /// The largest message either side sends or accepts, header included.
     public static let maxMessage = 65_536
     /// The protocol version this code speaks, in every header and in `hello`.
-    public static let version: UInt16 = 1
+    /// 2: `SocketSpec` and `SocketInfo` end with an optional ATM VC.
+    public static let version: UInt16 = 2
     /// "RTUC" read as a little-endian u32.
     public static let magic: UInt32 = 0x4355_5452
     /// The longest string in bytes of UTF-8.

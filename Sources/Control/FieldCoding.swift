@@ -40,6 +40,12 @@ struct ControlWriter {
         integer(value.port)
     }
 
+    /// An ATM VC: VPI as a u8, VCI as a u16 (the widths of the UNI cell header).
+    mutating func channel(_ value: ATMVirtualChannel) {
+        integer(value.vpi)
+        integer(value.vci)
+    }
+
     mutating func optional<T>(_ value: T?, _ write: (inout ControlWriter, T) -> Void) {
         bool(value != nil)
         if let value { write(&self, value) }
@@ -113,6 +119,11 @@ struct ControlReader {
         SocketAddress(address: IPv4Address(rawValue: try integer(field)), port: try integer(field))
     }
 
+    /// Every VPI and VCI value is a channel; whether it is a configured PVC is the daemon's question.
+    mutating func channel(_ field: StaticString) throws(ControlDecodeError) -> ATMVirtualChannel {
+        ATMVirtualChannel(vpi: try integer(field), vci: try integer(field))
+    }
+
     /// Checks the count against the bytes left before decoding any element
     /// (every element takes at least one byte), so a hostile count cannot
     /// make the decoder allocate or loop beyond the message's size.
@@ -154,6 +165,7 @@ extension SocketSpec: ControlField {
         w.optional(reserve) { $1.encode(to: &$0) }
         w.bool(persistent)
         w.bool(attach)
+        w.optional(vc) { $0.channel($1) }
     }
 
     init(from r: inout ControlReader) throws(ControlDecodeError) {
@@ -163,7 +175,8 @@ extension SocketSpec: ControlField {
                   connect: try r.bool("SocketSpec.connect") ? try r.address("SocketSpec.connect") : nil,
                   reserve: try r.bool("SocketSpec.reserve") ? try ReservationSpec(from: &r) : nil,
                   persistent: try r.bool("SocketSpec.persistent"),
-                  attach: try r.bool("SocketSpec.attach"))
+                  attach: try r.bool("SocketSpec.attach"),
+                  vc: try r.bool("SocketSpec.vc") ? try r.channel("SocketSpec.vc") : nil)
     }
 }
 
@@ -180,6 +193,7 @@ extension SocketInfo: ControlField {
         w.bool(attached)
         w.string(interface)
         w.array(counters)
+        w.optional(vc) { $0.channel($1) }
     }
 
     init(from r: inout ControlReader) throws(ControlDecodeError) {
@@ -193,7 +207,8 @@ extension SocketInfo: ControlField {
                   persistent: try r.bool("SocketInfo.persistent"),
                   attached: try r.bool("SocketInfo.attached"),
                   interface: try r.string("SocketInfo.interface"),
-                  counters: try r.array("SocketInfo.counters"))
+                  counters: try r.array("SocketInfo.counters"),
+                  vc: try r.bool("SocketInfo.vc") ? try r.channel("SocketInfo.vc") : nil)
     }
 }
 

@@ -78,9 +78,13 @@ public struct SocketSpec: Equatable, Sendable {
     public var persistent: Bool
     /// The creator attaches at once and gets the descriptors in the reply.
     public var attach: Bool
+    /// The ATM PVC the socket's datagrams travel on (its interface must be
+    /// link = "atm"; the VC configured and bound to no other socket; a
+    /// reservation within the VC's contract). nil: the peer's default VC.
+    public var vc: ATMVirtualChannel?
 
     public init(proto: SocketProtocolCode, name: String?, bind: SocketAddress, connect: SocketAddress?,
-                reserve: ReservationSpec?, persistent: Bool, attach: Bool) {
+                reserve: ReservationSpec?, persistent: Bool, attach: Bool, vc: ATMVirtualChannel? = nil) {
         self.proto = proto
         self.name = name
         self.bind = bind
@@ -88,6 +92,7 @@ public struct SocketSpec: Equatable, Sendable {
         self.reserve = reserve
         self.persistent = persistent
         self.attach = attach
+        self.vc = vc
     }
 }
 
@@ -105,10 +110,12 @@ public struct SocketInfo: Equatable, Sendable {
     public var attached: Bool
     public var interface: String
     public var counters: [Counter]
+    /// The ATM PVC bound to the socket, if any.
+    public var vc: ATMVirtualChannel?
 
     public init(id: UInt32, name: String, proto: SocketProtocolCode, local: SocketAddress, remote: SocketAddress?,
                 reserve: ReservationSpec?, ownerUID: UInt32, persistent: Bool, attached: Bool, interface: String,
-                counters: [Counter]) {
+                counters: [Counter], vc: ATMVirtualChannel? = nil) {
         self.id = id
         self.name = name
         self.proto = proto
@@ -120,6 +127,7 @@ public struct SocketInfo: Equatable, Sendable {
         self.attached = attached
         self.interface = interface
         self.counters = counters
+        self.vc = vc
     }
 }
 

@@ -44,7 +44,7 @@ let encodedFixtures: [(bytes: [UInt8], isRequest: Bool)] =
     @Test func headerAndFieldsAreLittleEndian() {
         #expect(ControlCodec.encode(.close(id: 0x0A0B_0C0D), requestID: 0x1122_3344) == [
             0x52, 0x54, 0x55, 0x43,  // "RTUC"
-            0x01, 0x00,              // version 1
+            0x02, 0x00,              // version 2
             0x04, 0x00,              // type: close
             0x44, 0x33, 0x22, 0x11,  // request id
             0x0D, 0x0C, 0x0B, 0x0A,  // id
@@ -86,9 +86,11 @@ let encodedFixtures: [(bytes: [UInt8], isRequest: Bool)] =
     }
 
     @Test func unsupportedVersion() {
-        var bytes = ControlCodec.encode(.hello(version: 2, client: "future"), requestID: 1)
-        bytes[4] = 2
-        #expect(requestError(bytes) == .unsupportedVersion(2))
+        var bytes = ControlCodec.encode(.hello(version: 3, client: "future"), requestID: 1)
+        bytes[4] = 3
+        #expect(requestError(bytes) == .unsupportedVersion(3))
+        bytes[4] = 1   // before ATM VCs: its SocketSpec would be read wrongly, so it is refused whole
+        #expect(requestError(bytes) == .unsupportedVersion(1))
         #expect(requestError(bytes)?.code == .unsupportedVersion)
         #expect(ControlCodec.peekRequestID(bytes) == 1)  // so the daemon can answer it
     }
@@ -102,11 +104,11 @@ let encodedFixtures: [(bytes: [UInt8], isRequest: Bool)] =
         #expect(replyError(ControlCodec.encode(.stats, requestID: 1)) == .unknownType(0x0008))
     }
 
-    @Test func boolMustBeZeroOrOne() {
-        // createSocket with no name, connect or reservation:
-        // proto@12, name?@13, bind@14..19, connect?@20, reserve?@21, persistent@22, attach@23
+    @Test func boolMustBeZeroOrOne() throws {
+        // createSocket with no name, connect, reservation or VC:
+        // proto@12, name?@13, bind@14..19, connect?@20, reserve?@21, persistent@22, attach@23, vc?@24
         let bytes = ControlCodec.encode(.createSocket(Fixtures.bareSpec), requestID: 1)
-        #expect(bytes.count == 24)
+        #expect(bytes.count == 25)
         var bad = bytes
         bad[22] = 2
         #expect(requestError(bad) == .badBool(field: "SocketSpec.persistent", value: 2))
@@ -116,6 +118,17 @@ let encodedFixtures: [(bytes: [UInt8], isRequest: Bool)] =
         bad = bytes
         bad[12] = 3
         #expect(requestError(bad) == .unknownCode(field: "SocketSpec.proto", value: 3))
+        bad = bytes
+        bad[24] = 2
+        #expect(requestError(bad) == .badBool(field: "SocketSpec.vc", value: 2))
+        // A VC announced and then missing (or half there) is a truncation.
+        bad = bytes
+        bad[24] = 1
+        #expect(requestError(bad) == .truncated(field: "SocketSpec.vc", needed: 1, left: 0))
+        #expect(requestError(bad + [0, 100]) == .truncated(field: "SocketSpec.vc", needed: 2, left: 1))
+        let (_, spec) = try ControlCodec.decodeRequest(bad + [7, 0x34, 0x12])
+        #expect(spec == .createSocket(SocketSpec(proto: .tcp, name: nil, bind: Fixtures.bareSpec.bind, connect: nil, reserve: nil,
+                                                 persistent: false, attach: true, vc: ATMVirtualChannel(vpi: 7, vci: 0x1234))))
     }
 
     @Test func strings() {

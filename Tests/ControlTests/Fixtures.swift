@@ -11,13 +11,14 @@ enum Fixtures {
     static let counters = [Counter(name: "rx_packets", value: .max), Counter(name: "drops: channel full", value: 7)]
 
     static let fullSpec = SocketSpec(proto: .udp, name: "vidéo0 ✓", bind: address, connect: peer,
-                                     reserve: reservation, persistent: true, attach: false)
+                                     reserve: reservation, persistent: true, attach: false,
+                                     vc: ATMVirtualChannel(vpi: 255, vci: 0xFFFF))
     static let bareSpec = SocketSpec(proto: .tcp, name: nil, bind: SocketAddress(address: .any, port: 0),
                                      connect: nil, reserve: nil, persistent: false, attach: true)
 
     static let socket = SocketInfo(id: 0xDEAD_BEEF, name: "video0", proto: .udp, local: address, remote: peer,
                                    reserve: reservation, ownerUID: 1000, persistent: true, attached: true,
-                                   interface: "rtu0", counters: counters)
+                                   interface: "atm0", counters: counters, vc: ATMVirtualChannel(vpi: 1, vci: 0x1234))
     static let bareSocket = SocketInfo(id: 1, name: "", proto: .tcp, local: address, remote: nil, reserve: nil,
                                        ownerUID: 0, persistent: false, attached: false, interface: "", counters: [])
 
