@@ -30,7 +30,7 @@ let package = Package(
         // One host of the stack: ports, their RT cores, the in-process socket
         // API. What rtud runs, and what the UDP tests and benchmarks run in
         // process (a library so they need not go through the daemon).
-        .target(name: "Node", dependencies: ["UserUDP", "Stack", "RTUScheduler", "Links", "Wire", "CShims"],
+        .target(name: "Node", dependencies: ["UserUDP", "Stack", "RTUScheduler", "Links", "Wire", "CShims", "ATM"],
                 swiftSettings: fast),
         .target(name: "Config", dependencies: ["Wire"]),
         .target(name: "Service", dependencies: ["Config", "CShims"]),
@@ -40,7 +40,7 @@ let package = Package(
             name: "rtud",
             dependencies: [
                 "Wire", "Links", "Stack", "RTUScheduler", "Config", "CShims", "Node", "UserUDP", "SharedRings",
-                "Control", "Service",
+                "Control", "Service", "ATM",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fast),
@@ -76,7 +76,7 @@ let package = Package(
         .testTarget(name: "SharedRingsTests", dependencies: ["SharedRings", "CShims"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
         .testTarget(name: "ServiceTests", dependencies: ["Service", "Config"]),
-        .testTarget(name: "ATMTests", dependencies: ["ATM", "Stack", "Links", "Wire"]),
+        .testTarget(name: "ATMTests", dependencies: ["ATM", "Stack", "Links", "Wire", "Node", "UserUDP", "RTUScheduler"]),
         .testTarget(name: "ControlTests", dependencies: ["Control", "Wire"]),
         // Control and SharedRings: the hostile-client tests speak the protocol and scribble on a ring in process.
         .testTarget(name: "IntegrationTests", dependencies: ["Wire", "CShims", "Control", "SharedRings", "RTUClient", "UserUDP"]),

@@ -2,8 +2,9 @@
 // above keeps speaking Ethernet/IPv4 (Sources/Stack/Interface.swift runs
 // unchanged), the carrier below carries RFC 4717 cell frames.
 //
-//   transmit: Ethernet/IPv4 frame → VC (by destination MAC, else by the
-//             destination address) → RFC 2684 SDU in place → per-VC queue;
+//   transmit: Ethernet/IPv4 frame → VC (bound to its UDP source port, else
+//             by destination MAC, else the destination's default VC) →
+//             RFC 2684 SDU in place → per-VC queue;
 //             the cell clock and the VC's contract then release its cells
 //             into carrier frames (Transmitter.swift).
 //   receive:  carrier frame → cells → per-VC AAL5 reassembly with the
@@ -50,6 +51,10 @@ public struct ATMAdaptorConfiguration: Sendable {
 /// the pool passed to `transmit` and `receive` (queued SDUs and PDUs being
 /// reassembled are held across calls). Nothing is allocated per packet or cell.
 ///
+/// A UDP port may be bound to a VC (`bindTransmit`): the datagrams it sends
+/// to that VC's peer go on that VC (a socket's reserved VC), while the
+/// peer's other traffic takes its default VC, the one ARP resolves to.
+///
 /// Which VC a received frame came from (for the LRP demux, ARCHITECTURE.md
 /// "VCI on the ATM link"): after `receive`, `receivedChannel(i)` names the VC
 /// of the i-th frame it appended; and every frame it hands up carries the
@@ -72,16 +77,24 @@ public final class ATMAdaptor<Carrier: LinkDevice>: LinkDevice, ReassemblySink {
     public var hardwareAddress: EthernetAddress { carrier.hardwareAddress }
     public var mtu: Int { configuration.mtu }
     public var pollDescriptor: Int32 { carrier.pollDescriptor }
-    /// Frames to and from the stack; drops are the totals of `atmCounters`.
+    /// Frames to and from the stack; drops are the totals of the ATM drop
+    /// counters (receive reasons in `rxDropped`, the rest in `txDropped`).
+    /// Allocates nothing, so the owner may read it on its core.
     public var counters: LinkCounters {
         var c = linkCounters
-        let a = atmCounters
-        c.rxDropped = a.receiveDrops
-        c.txDropped = a.totalDrops &- c.rxDropped
+        for r in receiveDropReasons { c.rxDropped &+= count(r) }
+        for r in transmitDropReasons { c.txDropped &+= count(r) }
         return c
     }
-    /// Every ATM counter: the adaptor's, the transmitter's and the reassembler's.
+    /// Every ATM counter: the adaptor's, the transmitter's and the
+    /// reassembler's. Builds new arrays: for reports off the data path;
+    /// `count(_:)` reads one counter without allocating.
     public var atmCounters: ATMCounters { own + transmitter.counters + reassembler.counters }
+
+    /// One drop counter, summed over the adaptor's parts.
+    public func count(_ r: ATMDropReason) -> UInt64 { own[r] &+ transmitter.counters[r] &+ reassembler.counters[r] }
+    /// One event counter, summed over the adaptor's parts.
+    public func count(_ e: ATMEvent) -> UInt64 { own[e] &+ transmitter.counters[e] &+ reassembler.counters[e] }
     /// The last `now` given to `poll`.
     public private(set) var now: UInt64 = 0
     /// Cells per carrier frame at most.
@@ -91,6 +104,15 @@ public final class ATMAdaptor<Carrier: LinkDevice>: LinkDevice, ReassemblySink {
     private var linkCounters = LinkCounters()
     private let encapsulation: [ATMEncapsulation]
     private let peerAddress: [EthernetAddress]
+    private let peer: [IPv4Address]
+    /// Per local UDP port, 1 + the VC bound to it, or 0 (65,536 entries, so
+    /// the lookup of each transmitted datagram is one load).
+    private let boundPorts: UnsafeMutablePointer<UInt16>
+    private var boundPortCount = 0
+    /// The fragmented datagram whose first fragment took a bound VC: its
+    /// later fragments (which carry no port) follow it. The stack emits a
+    /// datagram's fragments together, so one is enough.
+    private var following: (identification: UInt16, destination: IPv4Address, vc: Int)?
     private var expectedSequence: UInt16 = 0
     /// The carrier frames the transmitter finished, waiting for the carrier.
     private let carrierOut: FrameBatch
@@ -138,6 +160,9 @@ public final class ATMAdaptor<Carrier: LinkDevice>: LinkDevice, ReassemblySink {
                                      frameHold: configuration.frameHold)
         encapsulation = table.pvcs.map(\.encapsulation)
         peerAddress = table.pvcs.map(\.channel.syntheticHardwareAddress)
+        peer = table.pvcs.map(\.peer)
+        boundPorts = .allocate(capacity: 65_536)
+        boundPorts.initialize(repeating: 0, count: 65_536)
         reassembler = ATMReassembler(maximumSDU: table.pvcs.map { configuration.mtu + $0.encapsulation.headerLength },
                                      timeout: configuration.reassemblyTimeout)
         carrierOut = FrameBatch(capacity: 64)
@@ -157,6 +182,7 @@ public final class ATMAdaptor<Carrier: LinkDevice>: LinkDevice, ReassemblySink {
         carrierIn.releaseAll(to: pool)
         ready.deallocate()
         readyVC.deallocate()
+        boundPorts.deallocate()
     }
 
     /// The VC of the `i`-th frame the last `receive` appended.
@@ -179,12 +205,52 @@ public final class ATMAdaptor<Carrier: LinkDevice>: LinkDevice, ReassemblySink {
     /// When the transmitter next needs `poll` (`UInt64.max`: idle).
     public var nextTransmitDeadline: UInt64 { transmitter.nextDeadline }
 
+    /// Frames waiting for the stack's next `receive` that the carrier's
+    /// descriptor does not announce (ARP requests `transmit` answered).
+    public var framesReady: Int { readyCount }
+
     private func service() throws(LinkError) {
         transmitter.run(now: now, into: carrierOut)
         if !carrierOut.isEmpty { _ = try carrier.transmit(carrierOut, pool: pool) }
     }
 
     // MARK: - Transmit
+
+    /// Sends the UDP datagrams from local port `port` to VC `vc`'s peer on
+    /// `vc` (their fragments too), whatever VC their destination MAC names;
+    /// datagrams to other stations are not affected. Replaces an earlier
+    /// binding of the port.
+    public func bindTransmit(localPort port: UInt16, vc: Int) {
+        precondition(vc >= 0 && vc < table.count, "ATMAdaptor.bindTransmit: no such VC")
+        if boundPorts[Int(port)] == 0 { boundPortCount += 1 }
+        boundPorts[Int(port)] = UInt16(vc + 1)
+    }
+
+    /// Undoes `bindTransmit`: the port's datagrams take their peer's default VC again.
+    public func unbindTransmit(localPort port: UInt16) {
+        guard boundPorts[Int(port)] != 0 else { return }
+        boundPorts[Int(port)] = 0
+        boundPortCount -= 1
+        following = nil
+    }
+
+    /// The VC bound to the datagram's UDP source port when it goes to that
+    /// VC's peer; a later fragment follows its first fragment's VC.
+    @inline(__always)
+    private func boundVC(_ ip: IPv4View) -> Int? {
+        guard boundPortCount > 0, ip.protocol == .udp else { return nil }
+        if ip.fragmentOffset != 0 {
+            guard let f = following, f.identification == ip.identification, f.destination == ip.destination else { return nil }
+            if !ip.moreFragments { following = nil }
+            return f.vc
+        }
+        let udp = ip.payload
+        guard udp.count >= 2 else { return nil }
+        let entry = Int(boundPorts[Int(udp.readU16(0))])
+        guard entry > 0, peer[entry - 1] == ip.destination else { return nil }
+        following = ip.moreFragments ? (ip.identification, ip.destination, entry - 1) : nil
+        return entry - 1
+    }
 
     /// Takes every frame of `batch`: IPv4 frames are queued on their VC (the
     /// buffer is held until its last cell is sent), ARP requests for PVC
@@ -210,7 +276,7 @@ public final class ATMAdaptor<Carrier: LinkDevice>: LinkDevice, ReassemblySink {
         case .ipv4:
             guard let ip = try? IPv4View(eth.payload) else { return refuse(frame, .txMalformed) }
             let byMAC = ATMVirtualChannel(syntheticHardwareAddress: eth.destination).flatMap { table.index(of: $0) }
-            guard let vc = byMAC ?? table.index(forPeer: ip.destination) else { return refuse(frame, .txNoVC) }
+            guard let vc = boundVC(ip) ?? byMAC ?? table.index(forPeer: ip.destination) else { return refuse(frame, .txNoVC) }
             var sdu = frame
             sdu.consumeFront(eth.headerLength)
             sdu.length = ip.bytes.count
@@ -402,3 +468,8 @@ public final class ATMAdaptor<Carrier: LinkDevice>: LinkDevice, ReassemblySink {
         { vc, word, payload, t in capture.cell(.transmit, vc: vc, word: word, payload: payload, now: t) }
     }
 }
+
+/// The drop reasons of received frames, cells and PDUs (`LinkCounters.rxDropped`)
+/// and the rest (`txDropped`), listed once.
+private let receiveDropReasons = ATMDropReason.allCases.filter { $0.name.hasPrefix("rx_") }
+private let transmitDropReasons = ATMDropReason.allCases.filter { !$0.name.hasPrefix("rx_") }

@@ -5,21 +5,52 @@ import Wire
 
 /// One PVC: its channel, the IP address of the station at its far end, its
 /// traffic contract and how packets are encapsulated on it (RFC 2684).
+///
+/// A peer has one default VC, which carries its address-resolved traffic
+/// (the adaptor answers ARP for the peer with it). A *dedicated* VC to the
+/// same peer is never chosen by address: it carries only what is bound to
+/// it (`ATMAdaptor.bindTransmit`, a socket's reserved VC), so several
+/// contracts can reach one station.
 public struct ATMPermanentVC: Hashable, Sendable, CustomStringConvertible {
     public var channel: ATMVirtualChannel
     public var peer: IPv4Address
     public var contract: ATMTrafficContract
     public var encapsulation: ATMEncapsulation
+    public var dedicated: Bool
 
     public init(channel: ATMVirtualChannel, peer: IPv4Address, contract: ATMTrafficContract = .ubr(),
-                encapsulation: ATMEncapsulation = .llcSNAP) {
+                encapsulation: ATMEncapsulation = .llcSNAP, dedicated: Bool = false) {
         self.channel = channel
         self.peer = peer
         self.contract = contract
         self.encapsulation = encapsulation
+        self.dedicated = dedicated
     }
 
-    public var description: String { "\(channel) → \(peer) (\(contract))" }
+    public var description: String { "\(channel) → \(peer) (\(contract)\(dedicated ? ", dedicated" : ""))" }
+
+    /// Cells/s that `messagesPerSecond` UDP datagrams of `payload` bytes take
+    /// on this VC through an IP MTU of `mtu`: each IP packet (fragments when
+    /// the datagram exceeds the MTU, RFC 791 §2.3) is one AAL5 PDU of
+    /// ⌈(IP length + encapsulation + 8) / 48⌉ cells (ATM-FACTS.md). Rounded up.
+    public func cellRate(messagesPerSecond: Double, payload: Int, mtu: Int) -> Int {
+        let cells = Double(cellsPerDatagram(payload: payload, mtu: mtu))
+        return Int((messagesPerSecond * cells).rounded(.up))
+    }
+
+    /// The cells of one UDP datagram of `payload` bytes.
+    public func cellsPerDatagram(payload: Int, mtu: Int) -> Int {
+        let ipHeader = 20
+        var data = payload + 8   // the IP payload: UDP header and data
+        let perFragment = max(8, (mtu - ipHeader) / 8 * 8)
+        var cells = 0
+        repeat {
+            let piece = min(data, perFragment)
+            cells += AAL5.cellCount(sduLength: ipHeader + piece + encapsulation.headerLength)
+            data -= piece
+        } while data > 0
+        return cells
+    }
 }
 
 /// Why a PVC was refused. Nothing already admitted changes on a refusal.
@@ -27,7 +58,8 @@ public enum ATMAdmissionError: Error, Hashable, Sendable, CustomStringConvertibl
     /// VCI 0–31 are reserved (I.361 §2.2.3), and 0/0 is the unassigned cell.
     case reservedChannel(ATMVirtualChannel)
     case duplicateChannel(ATMVirtualChannel)
-    /// One VC per peer: transmit picks the VC by the peer's address.
+    /// One default VC per peer: transmit picks it by the peer's address
+    /// (further VCs to the peer are dedicated).
     case duplicatePeer(IPv4Address)
     case invalidContract(ATMVirtualChannel, String)
     /// Σ PCR(CBR) + Σ SCR(VBR) would exceed the line.
@@ -39,7 +71,7 @@ public enum ATMAdmissionError: Error, Hashable, Sendable, CustomStringConvertibl
         switch self {
         case .reservedChannel(let c): "VC \(c): VCI 0–31 are reserved (ITU-T I.361 §2.2.3)"
         case .duplicateChannel(let c): "VC \(c) is already configured"
-        case .duplicatePeer(let a): "peer \(a) already has a VC"
+        case .duplicatePeer(let a): "peer \(a) already has a default VC (make this one dedicated)"
         case .invalidContract(let c, let why): "VC \(c): \(why)"
         case .lineOverbooked(let c, let requested, let reserved, let limit):
             "VC \(c): \(requested) cells/s requested, \(reserved) of \(limit) already reserved: "
@@ -49,9 +81,9 @@ public enum ATMAdmissionError: Error, Hashable, Sendable, CustomStringConvertibl
     }
 }
 
-/// The PVCs of one adaptor, indexed by channel and by peer address; each PVC
-/// also has a dense index (0 ..< count) that the adaptor's per-VC state uses.
-/// Lookups never allocate.
+/// The PVCs of one adaptor, indexed by channel and by peer address (its
+/// default VC); each PVC also has a dense index (0 ..< count) that the
+/// adaptor's per-VC state uses. Lookups never allocate.
 public struct ATMVCTable: Sendable {
     /// The most PVCs one adaptor serves (its per-VC state is sized by it).
     public static let maximumCount = 1024
@@ -76,13 +108,13 @@ public struct ATMVCTable: Sendable {
     public var unreservedCellRate: Int { OC3c.admissibleCellsPerSecond - reservedCellRate }
 
     /// Admission control: refuses a reserved or duplicate channel, a second
-    /// VC to the same peer, a malformed contract, or a reservation the line
-    /// cannot carry (Σ PCR(CBR) + Σ SCR(VBR) ≤ 353,207 cells/s).
+    /// default VC to the same peer, a malformed contract, or a reservation
+    /// the line cannot carry (Σ PCR(CBR) + Σ SCR(VBR) ≤ 353,207 cells/s).
     public mutating func admit(_ pvc: ATMPermanentVC) throws(ATMAdmissionError) {
         guard pvcs.count < Self.maximumCount else { throw .tableFull(limit: Self.maximumCount) }
         guard !pvc.channel.isReserved else { throw .reservedChannel(pvc.channel) }
         guard byChannel.index(of: pvc.channel) == nil else { throw .duplicateChannel(pvc.channel) }
-        guard byPeer[pvc.peer] == nil else { throw .duplicatePeer(pvc.peer) }
+        guard pvc.dedicated || byPeer[pvc.peer] == nil else { throw .duplicatePeer(pvc.peer) }
         if let why = pvc.contract.problem { throw .invalidContract(pvc.channel, why) }
         let want = pvc.contract.reservedCellRate
         guard want + reservedCellRate <= OC3c.admissibleCellsPerSecond else {
@@ -90,13 +122,14 @@ public struct ATMVCTable: Sendable {
                                   limit: OC3c.admissibleCellsPerSecond)
         }
         byChannel.insert(pvc.channel, index: pvcs.count)
-        byPeer[pvc.peer] = pvcs.count
+        if !pvc.dedicated { byPeer[pvc.peer] = pvcs.count }
         pvcs.append(pvc)
         reservedCellRate += want
     }
 
     /// The PVC of `channel`: looked up for every cell received.
     @inline(__always) public func index(of channel: ATMVirtualChannel) -> Int? { byChannel.index(of: channel) }
+    /// The default VC of the station at `address`.
     @inline(__always) public func index(forPeer address: IPv4Address) -> Int? { byPeer[address] }
 }
 

@@ -1,3 +1,4 @@
+import ATM
 import CShims
 import Links
 import RTUScheduler
@@ -32,6 +33,21 @@ public struct NodeConfiguration: Sendable {
     /// frame through the interface's own input, for the port RTUs' budgets.
     public var demuxCost = MessageCost(fixed: 300, perKilobyte: 150)
     public var stackCost = MessageCost(fixed: 2_000, perKilobyte: 1_000)
+    /// `NAME.atm` (ATM ports): its minimum inter-release time while cells
+    /// wait. Under delayed preemption it cannot be shorter than its budget
+    /// plus the longest lower-priority invocation (at least the best-effort
+    /// slice, 200 µs in rtud): 400 µs admits with room. The adaptor's
+    /// transmitter sends the cells of the slots it missed up to its catch-up
+    /// window (2 × the frame hold), so an adaptor made with a frame hold of
+    /// this period (as rtud makes it) loses no slot to a release up to one
+    /// period late.
+    public var atmPeriod: Nanoseconds = 400_000
+    /// CPU time per cell segmented or reassembled: BENCHMARKS.md measured 44
+    /// and 29 ns in a release build; twice the larger.
+    public var atmCellCost: Nanoseconds = 100
+    /// CPU time per carrier frame sent or received: its share of the
+    /// system call and of the kernel's work on it.
+    public var atmFrameCost: Nanoseconds = 1_000
     /// Per-message UDP costs; nil: measured by `Node.calibrate` at start.
     public var calibration: UDPCalibration?
     /// Turns reservations into best-effort service (for comparisons): sockets
@@ -69,6 +85,16 @@ public enum NodeError: Error, Equatable, Sendable, CustomStringConvertible {
     case scheduler(String)
     case ring(String)
     case closed
+    /// A VC was asked for on an interface that is not link = "atm".
+    case notATM(interface: String)
+    /// The VC is not a PVC of the socket's interface.
+    case noSuchVC(ATMVirtualChannel, interface: String, configured: [ATMVirtualChannel])
+    /// Another socket holds the VC.
+    case vcInUse(ATMVirtualChannel, socket: String)
+    /// The socket sends to one station, the VC reaches another.
+    case vcPeerMismatch(ATMVirtualChannel, vcPeer: IPv4Address, socketPeer: IPv4Address)
+    /// The reservation needs more cells/s than the VC's contract carries.
+    case vcContractExceeded(ATMVirtualChannel, needed: Int, allowed: Int, contract: String)
 
     public var description: String {
         switch self {
@@ -84,6 +110,17 @@ public enum NodeError: Error, Equatable, Sendable, CustomStringConvertible {
         case .scheduler(let why): return why
         case .ring(let why): return "socket rings: \(why)"
         case .closed: return "the socket is closed"
+        case .notATM(let name):
+            return "interface \(name) is not an ATM interface (link = \"atm\"): it has no VCs; bind to an ATM interface's address or leave the VC out"
+        case let .noSuchVC(vc, name, configured):
+            let known = configured.map { "\($0)" }.joined(separator: ", ")
+            return "VC \(vc) is not a PVC of interface \(name) (its PVCs: \(known)); add it as an [[interface.pvc]] (both ends) and restart rtud, or use one of those"
+        case let .vcInUse(vc, socket):
+            return "VC \(vc) is already bound to socket \(socket); delete that socket or choose another VC"
+        case let .vcPeerMismatch(vc, vcPeer, socketPeer):
+            return "VC \(vc) reaches \(vcPeer) but the socket is connected to \(socketPeer); choose a VC to \(socketPeer)"
+        case let .vcContractExceeded(vc, needed, allowed, contract):
+            return "the reservation needs \(needed) cells/s (AAL5 cells of its messages) but VC \(vc) (\(contract)) carries \(allowed); lower the rate or choose a VC with a larger contract"
         }
     }
 }
@@ -116,6 +153,8 @@ public final class Node: @unchecked Sendable {
         var key: UDPEndpointKey?
         var input: RTUHandle?
         var output: RTUHandle?
+        /// The index of the ATM VC bound to the socket on `port`.
+        var vc: Int?
         init(socket: UDPSocket) { self.socket = socket }
     }
 
@@ -148,24 +187,32 @@ public final class Node: @unchecked Sendable {
         for port in ports {
             do {
                 let link = try runtime.add(RTUSpec(name: "\(port.name).link", owner: "rtud", period: c.linkPeriod,
-                                                   budget: Int64(c.linkBatch) * c.demuxCost.cost(port.interface.configuration.mtu),
-                                                   batch: c.linkBatch, kind: .reactive),
+                                                   budget: linkBudget(port), batch: c.linkBatch, kind: .reactive),
                                            body: LinkUpcall(port: port), on: .core(port.core))
                 try runtime.watch(descriptor: port.device.pollDescriptor, for: link.id)
-                let stackCost = c.stackCost.cost(port.interface.configuration.mtu)
                 let stack = try runtime.add(RTUSpec(name: "\(port.name).stack", owner: "rtud", period: c.stackPeriod,
-                                                    budget: Int64(c.stackBatch) * stackCost, batch: c.stackBatch,
+                                                    budget: stackBudget(port, batch: c.stackBatch), batch: c.stackBatch,
                                                     kind: .reactive),
                                             body: StackUpcall(port: port, channel: port.demux.stackChannel, appliesCommands: true),
                                             on: .core(port.core))
                 let frag = try runtime.add(RTUSpec(name: "\(port.name).frag", owner: "rtud", period: c.stackPeriod,
-                                                   budget: Int64(c.fragmentBatch) * stackCost, batch: c.fragmentBatch,
+                                                   budget: stackBudget(port, batch: c.fragmentBatch), batch: c.fragmentBatch,
                                                    kind: .reactive),
                                            body: StackUpcall(port: port, channel: port.demux.fragmentChannel, appliesCommands: false),
                                            on: .core(port.core))
                 _ = try runtime.add(RTUSpec(name: "\(port.name).timer", owner: "rtud", period: c.timerPeriod,
                                             budget: 200_000, batch: 1, kind: .periodic),
                                     body: TimerUpcall(port: port), on: .core(port.core))
+                if let atm = port.atm {
+                    let cells = Int64(atm.catchUpCells)
+                    let frames = (cells + Int64(atm.cellsPerFrame) - 1) / Int64(atm.cellsPerFrame)
+                    let budget = c.atmFrameCost + cells * c.atmCellCost + frames * c.atmFrameCost
+                    let handle = try runtime.add(RTUSpec(name: "\(port.name).atm", owner: "rtud", period: c.atmPeriod,
+                                                         budget: budget, batch: atm.catchUpCells, kind: .reactive),
+                                                 body: ATMUpcall(port: port), on: .core(port.core))
+                    port.atmTrigger = handle.trigger
+                    port.linkTrigger = link.trigger
+                }
                 port.demux.stackChannel.waker = stack.trigger
                 port.demux.fragmentChannel.waker = frag.trigger
                 port.stackHandle = stack
@@ -183,11 +230,43 @@ public final class Node: @unchecked Sendable {
         control.withLock { $0.started = true }
     }
 
+    /// The budget of `NAME.link`: a batch of frames through the demux. An
+    /// ATM port's frames come out of cells, which it reassembles: the line
+    /// bounds them (no more cells and bytes than it carries in the period).
+    private func linkBudget(_ port: Port) -> Nanoseconds {
+        let c = configuration
+        let batch = Int64(c.linkBatch)
+        guard let atm = port.atm else { return batch * c.demuxCost.cost(port.interface.configuration.mtu) }
+        let cells = Self.lineCells(in: c.linkPeriod)
+        let frames = (cells + Int64(atm.cellsPerFrame) - 1) / Int64(atm.cellsPerFrame)
+        return batch * c.demuxCost.fixed + cells * c.atmCellCost + frames * c.atmFrameCost
+            + (c.demuxCost.perKilobyte * cells * 48 + 1023) / 1024
+    }
+
+    /// The budget of `batch` frames through the interface's own input; on an
+    /// ATM port, no more bytes than the line carries in the period.
+    private func stackBudget(_ port: Port, batch: Int) -> Nanoseconds {
+        let c = configuration
+        let mtu = port.interface.configuration.mtu
+        guard port.atm != nil else { return Int64(batch) * c.stackCost.cost(mtu) }
+        let bytes = min(Int64(batch) * Int64(mtu), Self.lineCells(in: c.stackPeriod) * 48)
+        return Int64(batch) * c.stackCost.fixed + (c.stackCost.perKilobyte * bytes + 1023) / 1024
+    }
+
+    /// Cells the OC-3c line carries in `period`, rounded up.
+    private static func lineCells(in period: Nanoseconds) -> Int64 {
+        Int64((Double(period) * OC3c.cellsPerSecond / 1e9).rounded(.up))
+    }
+
     /// Stops the cores (idempotent). Sockets stay open; their rings keep what
-    /// they hold.
+    /// they hold. ATM counters are published a last time, from this thread
+    /// now that no core runs.
     public func stop() {
         runtime.stop()
         control.withLock { $0.started = false }
+        for port in ports {
+            if let atm = port.atm { port.atmCounters?.publish(atm) }
+        }
     }
 
     // MARK: - Sockets
@@ -240,6 +319,9 @@ public final class Node: @unchecked Sendable {
                 try bindLocked(record, to: SocketAddress(address: port.interface.address, port: 0), state: &s)
             }
             guard let port = record.port, let old = record.key else { throw .notBound }
+            if let vc = record.vc, let pvc = port.atm?.table[vc], pvc.peer != peer.address {
+                throw .vcPeerMismatch(pvc.channel, vcPeer: pvc.peer, socketPeer: peer.address)
+            }
             let local = socket.local!
             let new = UDPEndpointKey(local: local.address, localPort: local.port, remote: peer.address, remotePort: peer.port)
             socket.remote = peer
@@ -292,7 +374,78 @@ public final class Node: @unchecked Sendable {
         try control.withLock { (s: inout ControlState) throws(NodeError) in
             guard let record = s.sockets[socket.id] else { throw .closed }
             guard let port = record.port else { throw .notBound }
+            if let vc = record.vc { try Self.checkContract(reservation, vc: vc, port: port) }
             try addRTUs(record, port: port, reservation: reservation)
+        }
+    }
+
+    // MARK: - ATM VCs
+
+    /// Binds `socket` (bound first) to the PVC `channel` of its interface:
+    /// the VC's datagrams go to the socket's channel by the VC alone (the LRP
+    /// "NI demux"; the socket's RTU checks addresses and ports and counts
+    /// what is not its own), and the socket's datagrams to the VC's peer
+    /// travel on it. Refused when the interface is not ATM, the VC is not
+    /// one of its PVCs or is bound to another socket, a connected socket's
+    /// peer is not the VC's, or the reservation needs more cells/s than the
+    /// VC's contract carries (PCR of CBR, SCR of VBR, the cap of UBR).
+    /// Closing the socket unbinds the VC.
+    public func bindVC(_ socket: UDPSocket, to channel: ATMVirtualChannel) throws(NodeError) {
+        try control.withLock { (s: inout ControlState) throws(NodeError) in
+            guard let record = s.sockets[socket.id] else { throw .closed }
+            guard let port = record.port, let local = socket.local else { throw .notBound }
+            guard let atm = port.atm else { throw .notATM(interface: port.name) }
+            let table = atm.table
+            guard let vc = table.index(of: channel) else {
+                throw .noSuchVC(channel, interface: port.name, configured: table.pvcs.map(\.channel))
+            }
+            if let holder = port.vcHolders[vc], holder != socket.id {
+                throw .vcInUse(channel, socket: s.sockets[holder]?.socket.name ?? "#\(holder)")
+            }
+            if let remote = socket.remote, remote.address != table[vc].peer {
+                throw .vcPeerMismatch(channel, vcPeer: table[vc].peer, socketPeer: remote.address)
+            }
+            if let r = socket.reservation { try Self.checkContract(r, vc: vc, port: port) }
+            if let old = record.vc, old != vc { unbindVC(record, port: port) }
+            port.vcHolders[vc] = socket.id
+            record.vc = vc
+            push(.bindVC(socket, vc: vc, source: channel.syntheticHardwareAddress, localPort: local.port), to: port)
+        }
+        waitForCommands()
+    }
+
+    /// The PVC bound to `socket`, if any.
+    public func vc(of socket: UDPSocket) -> ATMVirtualChannel? {
+        control.withLock { s in
+            guard let r = s.sockets[socket.id], let vc = r.vc, let atm = r.port?.atm else { return nil }
+            return atm.table[vc].channel
+        }
+    }
+
+    /// Under the lock: takes the socket's VC back.
+    private func unbindVC(_ record: SocketRecord, port: Port) {
+        guard let vc = record.vc, let atm = port.atm, let local = record.socket.local else { return }
+        port.vcHolders[vc] = nil
+        record.vc = nil
+        push(.unbindVC(source: atm.table[vc].channel.syntheticHardwareAddress, localPort: local.port), to: port)
+    }
+
+    /// Whether `reservation`'s messages, in AAL5 cells, fit the contract of
+    /// VC `vc` of `port`. UBR without a cap promises nothing and is not checked.
+    private static func checkContract(_ reservation: UDPReservation, vc: Int, port: Port) throws(NodeError) {
+        guard let pvc = port.atm?.table[vc] else { return }
+        let contract = pvc.contract
+        let allowed: Int?
+        switch contract.category {
+        case .cbr, .ubr: allowed = contract.peakCellRate
+        case .vbr: allowed = contract.sustainableCellRate
+        }
+        guard let allowed else { return }
+        let messages = Double(reservation.bitsPerSecond) / (8 * Double(reservation.messageSize))
+        let needed = pvc.cellRate(messagesPerSecond: messages, payload: reservation.messageSize,
+                                  mtu: port.interface.configuration.mtu)
+        guard needed <= allowed else {
+            throw .vcContractExceeded(pvc.channel, needed: needed, allowed: allowed, contract: "\(contract)")
         }
     }
 
@@ -442,6 +595,7 @@ public final class Node: @unchecked Sendable {
                 }
                 for handle in [record.input, record.output].compactMap({ $0 }) { removeRTU(handle.id) }
                 socket.channel.waker = nil
+                if let port = record.port { unbindVC(record, port: port) }
                 if let port = record.port, let key = record.key { push(.retire(socket, key: key), to: port) }
                 return record
             }
@@ -506,15 +660,23 @@ public final class Node: @unchecked Sendable {
         }
     }
 
-    /// Counters of every port: link, demux, stack, UDP (name, value), non-zero only.
+    /// Counters of every port: link, demux, stack, UDP (name, value), non-zero
+    /// only. An ATM port's link counters, its carrier's and the adaptor's
+    /// (`atm_…`, `atm_drop_…`) are as its core last published them (at most
+    /// `timerPeriod` old while it runs).
     public func counters() -> [(String, [(String, UInt64)])] {
         ports.map { port in
-            let link = port.device.counters
-            var all: [(String, UInt64)] = [("link_rx_frames", link.rxFrames), ("link_rx_bytes", link.rxBytes),
-                                           ("link_tx_frames", link.txFrames), ("link_tx_bytes", link.txBytes),
-                                           ("link_rx_dropped", link.rxDropped), ("link_tx_dropped", link.txDropped),
-                                           ("device_errors", port.deviceErrors.load(ordering: .relaxed)),
-                                           ("transmit_dropped_device_error", port.transmitDropped.load(ordering: .relaxed))]
+            var all: [(String, UInt64)]
+            if let board = port.atmCounters {
+                all = board.snapshot
+            } else {
+                let link = port.device.counters
+                all = [("link_rx_frames", link.rxFrames), ("link_rx_bytes", link.rxBytes),
+                       ("link_tx_frames", link.txFrames), ("link_tx_bytes", link.txBytes),
+                       ("link_rx_dropped", link.rxDropped), ("link_tx_dropped", link.txDropped)]
+            }
+            all += [("device_errors", port.deviceErrors.load(ordering: .relaxed)),
+                    ("transmit_dropped_device_error", port.transmitDropped.load(ordering: .relaxed))]
             all += port.demux.counters.snapshot
             all += port.interface.counters.nonZero.map { ($0.0, $0.1) }
             all += port.udp.counters.snapshot

@@ -19,6 +19,11 @@ enum PortCommand {
     /// Sends an ICMP echo request (rtud's `--probe`); it waits in the ARP
     /// queue if the neighbour is not resolved yet.
     case echoRequest(to: IPv4Address, identifier: UInt16, sequence: UInt16, length: Int)
+    /// ATM ports: the VC of index `vc` (whose frames come from link source
+    /// `source`) carries the socket's datagrams both ways: the demux gives
+    /// it the VC's datagrams, the adaptor sends its port's datagrams on it.
+    case bindVC(UDPSocket, vc: Int, source: EthernetAddress, localPort: UInt16)
+    case unbindVC(source: EthernetAddress, localPort: UInt16)
 }
 
 /// Something the interface noticed on the core, for the control thread to
@@ -38,6 +43,7 @@ public enum PortEvent: Sendable, Equatable {
 /// | `NAME.stack` | reactive on the stack channel | ARP, ICMP, unmatched datagrams; applies table commands |
 /// | `NAME.frag` | reactive on the fragment channel | reassembly, then delivery to the socket |
 /// | `NAME.timer` | periodic | ARP and reassembly timers, transmit retries |
+/// | `NAME.atm` | reactive, self-releasing while cells wait | ATM ports: the adaptor's cell clock (ATMPort.swift) |
 ///
 /// Everything here is touched by that core only, except `commands` (SPSC,
 /// control → core) and the atomics it reports.
@@ -62,6 +68,16 @@ public final class Port {
     /// cannot take is counted in `eventsDropped`.
     let events = SPSCRing<PortEvent>(capacity: 256)
     public let eventsDropped = Atomic<UInt64>(0)
+    /// The device as an ATM adaptor, when it is one.
+    let atm: (any ATMPortAdaptor)?
+    /// Releases `NAME.atm`.
+    var atmTrigger: RTUTrigger?
+    /// Releases `NAME.link` (besides its descriptor).
+    var linkTrigger: RTUTrigger?
+    /// The adaptor's counters for the control thread (nil on an Ethernet port).
+    let atmCounters: ATMCounterBoard?
+    /// Control side (under the node's lock): socket id of each bound VC index.
+    var vcHolders: [Int: Int] = [:]
 
     init(name: String, device: LinkDevice, interface: Interface, core: Int, channelCapacity: Int,
          stackChannelCapacity: Int, maxSockets: Int) {
@@ -69,10 +85,12 @@ public final class Port {
         self.device = device
         self.interface = interface
         self.core = core
+        atm = device as? any ATMPortAdaptor
+        atmCounters = atm == nil ? nil : ATMCounterBoard()
         demux = Demux(hardwareAddress: interface.hardwareAddress,
                       stackChannel: FrameChannel(id: -1, capacity: stackChannelCapacity),
                       fragmentChannel: FrameChannel(id: -2, capacity: channelCapacity),
-                      maxEndpoints: maxSockets)
+                      maxEndpoints: maxSockets + (atm?.table.count ?? 0))   // a bound VC takes an entry too
         udp = UDPLayer(interface: interface, demux: demux)
         receiveBatch = FrameBatch(capacity: 64)
         interface.transport = udp
@@ -99,15 +117,24 @@ public final class Port {
     }
 
     /// Hands queued frames to the device (frames it cannot take now stay
-    /// queued; the timer RTU retries).
+    /// queued; the timer RTU retries). An ATM adaptor is first brought to the
+    /// present (packets queue on their VC at the time they come; the caller
+    /// may be the UDP layer, which has no `now`), and `NAME.atm` is released
+    /// to send their cells.
     @inline(__always)
     func flush() {
         let queue = interface.transmitQueue
         guard !queue.isEmpty else { return }
+        if atm != nil { pollATM(now: UInt64(rtu_sched_monotonic_ns())) }
         do { _ = try device.transmit(queue, pool: interface.pool) } catch {
             deviceErrors.increment()
             transmitDropped.increment(by: UInt64(queue.count))
             queue.releaseAll(to: interface.pool)
+        }
+        if let atm {
+            if atm.nextTransmitDeadline != .max { atmTrigger?.signal() }
+            // ARP answered by the adaptor: no descriptor wakes `NAME.link` for it.
+            if atm.framesReady > 0 { linkTrigger?.signal() }
         }
     }
 
@@ -122,6 +149,7 @@ public final class Port {
             case let .rekey(socket, old, new):
                 demux.remove(old)
                 try? demux.insert(new, channel: socket.channel)
+                socket.coreRemote = new.isConnected ? SocketAddress(address: new.remote, port: new.remotePort) : nil
             case let .retire(socket, key):
                 demux.remove(key)
                 udp.uninstall(socket)
@@ -131,6 +159,12 @@ public final class Port {
                     report(.echoRequestFailed(to: to))
                 }
                 flush()
+            case let .bindVC(socket, vc, source, localPort):
+                try? demux.bindLinkSource(source, to: socket.channel)   // the control side checked it
+                atm?.bindTransmit(localPort: localPort, vc: vc)
+            case let .unbindVC(source, localPort):
+                demux.unbindLinkSource(source)
+                atm?.unbindTransmit(localPort: localPort)
             }
             commandsApplied.store(commandsApplied.load(ordering: .relaxed) + 1, ordering: .releasing)
         }
@@ -205,6 +239,11 @@ final class TimerUpcall: Upcall {
     override func run(context: inout UpcallContext) -> UpcallOutcome {
         _ = port.interface.poll(now: context.instant)
         port.flush()
+        if let atm = port.atm {
+            // The reassembly timers, and the counters for the control thread.
+            port.pollATM(now: UInt64(context.now))
+            port.atmCounters?.publish(atm)
+        }
         return .done
     }
 }

@@ -40,9 +40,13 @@ public final class DemuxCounters: @unchecked Sendable {
     public let droppedFull = Atomic<UInt64>(0)
     /// Unicast frames for another station's MAC (a promiscuous device).
     public let droppedNotForUs = Atomic<UInt64>(0)
+    /// Of `toSockets`: datagrams classified by their link-level source (on
+    /// an ATM interface, their VC) before any address or port was read.
+    public let toSocketsByVC = Atomic<UInt64>(0)
 
     public var snapshot: [(String, UInt64)] {
         [("demux_to_sockets", toSockets.load(ordering: .relaxed)),
+         ("demux_to_sockets_by_vc", toSocketsByVC.load(ordering: .relaxed)),
          ("demux_to_stack", toStack.load(ordering: .relaxed)),
          ("demux_to_fragments", toFragments.load(ordering: .relaxed)),
          ("demux_dropped_channel_full", droppedFull.load(ordering: .relaxed)),
@@ -60,6 +64,16 @@ public final class DemuxCounters: @unchecked Sendable {
 ///   answers ICMP port unreachable, rate-limited);
 /// - IPv4 fragments: the fragment channel (reassembled there, then classified);
 /// - ARP, ICMP, everything else: the stack channel.
+///
+/// A link-level source may be bound to a channel (`bindLinkSource`): the
+/// LRP "NI demux" of an ATM interface, whose adaptor writes each frame's VC
+/// into its source address (ATMVirtualChannel.syntheticHardwareAddress). A
+/// whole UDP datagram from a bound source goes to its channel by the source
+/// alone; no address or port is read. What else comes from that source —
+/// ARP, ICMP, fragments, other protocols — is classified as from anyone
+/// else, so ping and ARP keep working over a bound VC. The channel's owner
+/// checks addresses and ports and counts a datagram that is not its own as
+/// a drop (the demux no longer guarantees it).
 ///
 /// A full channel drops the frame at once, before any protocol work, and
 /// counts it. The endpoint table is open addressing with linear probing and
@@ -80,6 +94,7 @@ public final class Demux {
     private var connectedCount = 0
     private var wildcardCount = 0
     private var specificCount = 0
+    private var linkSourceCount = 0
 
     /// Endpoints the table holds at most (it is kept at most half full).
     public let maxEndpoints: Int
@@ -113,6 +128,7 @@ public final class Demux {
 
     /// Frame offsets this classifier reads (Ethernet II, RFC 894; IPv4, RFC 791 §3.1; UDP, RFC 768).
     @usableFromInline enum Offset {
+        static let linkSource = 6
         static let etherType = 12
         static let ip = 14
         static let flagsFragment = ip + 6
@@ -122,7 +138,8 @@ public final class Demux {
     }
 
     /// Places `frame` on its channel, or gives it back to `pool` and counts
-    /// why. Reads at most the first 14 + 60 + 4 bytes.
+    /// why. Reads at most the first 14 + 60 + 4 bytes; a datagram from a
+    /// bound link source, no address and no port.
     @inline(__always)
     public func dispatch(_ frame: PacketBuffer, pool: BufferPool) {
         let b = frame.readable
@@ -143,6 +160,11 @@ public final class Demux {
         }
         let udp = Offset.ip &+ ihl
         guard b[Offset.protocolNumber] == 17, b.count >= udp &+ 8, count > 0 else { return toStack(frame, pool) }
+        if linkSourceCount > 0,
+           let channel = find(hi: Self.linkSourceKey(EthernetAddress(loadingFrom: b, at: Offset.linkSource)), lo: 0) {
+            counters.toSocketsByVC.increment()
+            return channel._withUnsafeGuaranteedRef { place(frame, on: $0, counting: counters.toSockets, pool) }
+        }
         let source = b.readU32(Offset.source)
         let destination = b.readU32(Offset.destination)
         let sourcePort = b.readU16(udp)
@@ -221,7 +243,33 @@ public final class Demux {
 
     /// Adds `key → channel`. The caller keeps `channel` alive until removed.
     public func insert(_ key: UDPEndpointKey, channel: FrameChannel) throws(InsertError) {
-        let hi = key.hi, lo = key.lo
+        try insert(hi: key.hi, lo: key.lo, channel: channel)
+        adjust(key, by: 1)
+    }
+
+    /// Sends whole UDP datagrams from link-level `source` to `channel`
+    /// (see the type's comment). Shares the endpoint table and its limit.
+    /// The caller keeps `channel` alive until unbound.
+    public func bindLinkSource(_ source: EthernetAddress, to channel: FrameChannel) throws(InsertError) {
+        try insert(hi: Self.linkSourceKey(source), lo: 0, channel: channel)
+        linkSourceCount += 1
+    }
+
+    /// Undoes `bindLinkSource`; returns whether `source` was bound.
+    @discardableResult
+    public func unbindLinkSource(_ source: EthernetAddress) -> Bool {
+        guard remove(hi: Self.linkSourceKey(source), lo: 0) else { return false }
+        linkSourceCount -= 1
+        return true
+    }
+
+    /// A link source's key in the endpoint table: the 48-bit address above a
+    /// low half-word of 0xFFFF, which no UDP key has (their low half-word is
+    /// the protocol number, 17), so the two kinds never collide.
+    @inline(__always)
+    private static func linkSourceKey(_ a: EthernetAddress) -> UInt64 { a.rawValue << 16 | 0xFFFF }
+
+    private func insert(hi: UInt64, lo: UInt64, channel: FrameChannel) throws(InsertError) {
         if find(hi: hi, lo: lo) != nil { throw .inUse }
         guard count < maxEndpoints else { throw .tableFull }
         var i = slot(hi: hi, lo: lo)
@@ -230,13 +278,17 @@ public final class Demux {
         keysLo[i] = lo
         values[i] = Unmanaged.passUnretained(channel)
         count += 1
-        adjust(key, by: 1)
     }
 
     /// Removes `key`; returns whether it was there.
     @discardableResult
     public func remove(_ key: UDPEndpointKey) -> Bool {
-        let hi = key.hi, lo = key.lo
+        guard remove(hi: key.hi, lo: key.lo) else { return false }
+        adjust(key, by: -1)
+        return true
+    }
+
+    private func remove(hi: UInt64, lo: UInt64) -> Bool {
         var i = slot(hi: hi, lo: lo)
         while true {
             if keysHi[i] == 0 { return false }
@@ -263,7 +315,6 @@ public final class Demux {
         keysLo[hole] = 0
         values[hole] = nil
         count -= 1
-        adjust(key, by: -1)
         return true
     }
 

@@ -19,6 +19,9 @@ public final class UDPCounters: @unchecked Sendable {
     public let ringViolations = Atomic<UInt64>(0)
     /// Datagrams and ICMP errors dropped because their socket's ring was violated.
     public let droppedRingViolation = Atomic<UInt64>(0)
+    /// Datagrams a socket's channel held that were not the socket's (see
+    /// `UDPSocketCounters.droppedNotForSocket`).
+    public let notForSocket = Atomic<UInt64>(0)
 
     public var snapshot: [(String, UInt64)] {
         [("udp_no_socket", noSocket.load(ordering: .relaxed)),
@@ -27,7 +30,8 @@ public final class UDPCounters: @unchecked Sendable {
          ("udp_icmp_errors_delivered", icmpErrorsDelivered.load(ordering: .relaxed)),
          ("udp_icmp_errors_unmatched", icmpErrorsUnmatched.load(ordering: .relaxed)),
          ("udp_ring_violations", ringViolations.load(ordering: .relaxed)),
-         ("udp_dropped_ring_violation", droppedRingViolation.load(ordering: .relaxed))]
+         ("udp_dropped_ring_violation", droppedRingViolation.load(ordering: .relaxed)),
+         ("udp_dropped_not_for_socket", notForSocket.load(ordering: .relaxed))]
     }
 }
 
@@ -81,8 +85,10 @@ public final class UDPLayer: TransportHandler {
     }
 
     /// One frame the demux classified to `socket`: IPv4 validation, the UDP
-    /// checksum, then delivery. The demux read only header fields, so every
-    /// check happens here, charged to the socket's RTU.
+    /// checksum, that the datagram is the socket's, then delivery. The demux
+    /// read only header fields — for a VC bound to the socket, none of the
+    /// addresses or ports — so every check happens here, charged to the
+    /// socket's RTU.
     @inline(__always)
     private func receive(_ frame: UnsafeRawBufferPointer, for socket: UDPSocket) {
         guard frame.count > 14, let (ip, packet) = interface.acceptIPv4(frame.slice(14 ..< frame.count)) else {
@@ -98,6 +104,13 @@ public final class UDPLayer: TransportHandler {
         guard udp.verifyChecksum(source: packet.source, destination: packet.destination) else {
             counters.badChecksum.increment()
             socket.counters.droppedBadChecksum.increment()
+            return
+        }
+        let local = socket.coreLocal
+        guard udp.destinationPort == local.port, local.address.isUnspecified || packet.destination == local.address,
+              socket.coreRemote.map({ $0.port == udp.sourcePort && $0.address == packet.source }) ?? true else {
+            counters.notForSocket.increment()
+            socket.counters.droppedNotForSocket.increment()
             return
         }
         interface.countDelivered()

@@ -25,6 +25,10 @@ public final class UDPSocketCounters: @unchecked Sendable {
     /// Datagrams and ICMP errors dropped because a ring of the socket was
     /// violated (the socket awaits closing).
     public let droppedRingViolation = Atomic<UInt64>(0)
+    /// Datagrams on the socket's channel not addressed to it (another port
+    /// or address, or for a connected socket another peer): possible when
+    /// the demux classified by VC alone, never delivered.
+    public let droppedNotForSocket = Atomic<UInt64>(0)
 
     public var snapshot: [(String, UInt64)] {
         [("received", received.load(ordering: .relaxed)), ("received_bytes", receivedBytes.load(ordering: .relaxed)),
@@ -34,7 +38,8 @@ public final class UDPSocketCounters: @unchecked Sendable {
          ("dropped_malformed", droppedMalformed.load(ordering: .relaxed)),
          ("send_failed", sendFailed.load(ordering: .relaxed)), ("icmp_errors", icmpErrors.load(ordering: .relaxed)),
          ("send_would_block", sendWouldBlock.load(ordering: .relaxed)),
-         ("dropped_ring_violation", droppedRingViolation.load(ordering: .relaxed))]
+         ("dropped_ring_violation", droppedRingViolation.load(ordering: .relaxed)),
+         ("dropped_not_for_socket", droppedNotForSocket.load(ordering: .relaxed))]
     }
 }
 
@@ -135,8 +140,11 @@ public final class UDPSocket: @unchecked Sendable {
 
     // Core-side state.
     /// Where the core sends from (mirrors `local`; set by the node's command
-    /// on the core). Whom it accepts is the demux's business.
+    /// on the core), and what input checks each datagram's destination against.
     public var coreLocal = SocketAddress(address: .any, port: 0)
+    /// The connected peer as the core sees it (mirrors `remote`; set by the
+    /// node's command): input accepts datagrams from it only.
+    public var coreRemote: SocketAddress?
     /// Runs on the core for each datagram instead of the RX ring, if set.
     let handler: ((UDPDatagram) -> Void)?
     /// Pacing of a reserved socket: bytes it may still send (may go negative

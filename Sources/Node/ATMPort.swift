@@ -1,0 +1,114 @@
+// A port whose device is an ATM adaptor (issue 6): the `NAME.atm` RTU that
+// runs the adaptor's cell clock, VCs bound to sockets (the LRP "NI demux"
+// on receive, the socket's VC on transmit), and the adaptor's counters
+// published for the control thread.
+import ATM
+import CShims
+import Links
+import RTUScheduler
+import Wire
+
+/// What a port needs of its ATM adaptor, whatever the adaptor's carrier
+/// type (`ATMAdaptor` is generic over it; the port holds it as a `LinkDevice`).
+protocol ATMPortAdaptor: AnyObject {
+    var table: ATMVCTable { get }
+    var cellsPerFrame: Int { get }
+    /// Cells a late `poll` may still send (the transmitter's catch-up window).
+    var catchUpCells: Int { get }
+    @discardableResult func poll(now: UInt64) throws(LinkError) -> UInt64
+    var nextTransmitDeadline: UInt64 { get }
+    var framesReady: Int { get }
+    func bindTransmit(localPort: UInt16, vc: Int)
+    func unbindTransmit(localPort: UInt16)
+    func count(_ r: ATMDropReason) -> UInt64
+    func count(_ e: ATMEvent) -> UInt64
+    /// The adaptor's frames to and from the stack.
+    var counters: LinkCounters { get }
+    /// The carrier's frames (cells in RFC 4717 frames).
+    var carrierCounters: LinkCounters { get }
+}
+
+extension ATMAdaptor: ATMPortAdaptor {
+    var catchUpCells: Int { Int(transmitter.catchUpSlots) }
+    var carrierCounters: LinkCounters { carrier.counters }
+}
+
+/// The counters of a port's ATM adaptor and its carrier as the port's core
+/// last published them (every `NAME.timer` run, and when the node stops).
+/// The adaptor's own counters are plain arrays that only its core may read
+/// without copying; this board is what the control thread reads instead:
+/// single writer, aligned 64-bit relaxed stores and loads, no allocation on
+/// the core.
+final class ATMCounterBoard: @unchecked Sendable {
+    /// Names in the board's order (the `Node.counters()` names).
+    static let names: [String] = atmEvents.map { "atm_" + $0.name } + atmDrops.map { "atm_drop_" + $0.name }
+        + linkNames.map { "link_" + $0 } + (linkNames + carrierOnlyNames).map { "carrier_" + $0 }
+
+    private let values: UnsafeMutablePointer<UInt64>
+
+    init() {
+        values = .allocate(capacity: Self.names.count)
+        values.initialize(repeating: 0, count: Self.names.count)
+    }
+
+    deinit { values.deallocate() }
+
+    /// On the adaptor's core.
+    func publish(_ adaptor: any ATMPortAdaptor) {
+        var i = 0
+        func put(_ v: UInt64) {
+            rtu_atomic_store_relaxed(values + i, v)
+            i += 1
+        }
+        for e in atmEvents { put(adaptor.count(e)) }
+        for r in atmDrops { put(adaptor.count(r)) }
+        // In the order of `linkNames`, then `carrierOnlyNames`.
+        func link(_ c: LinkCounters) {
+            put(c.rxFrames); put(c.rxBytes); put(c.txFrames); put(c.txBytes); put(c.rxDropped); put(c.txDropped)
+        }
+        link(adaptor.counters)
+        let c = adaptor.carrierCounters
+        link(c)
+        put(c.rxNoBuffer); put(c.rxTruncated); put(c.rxKernelDropped); put(c.txOversize); put(c.txErrors)
+        put(c.txWouldBlock)
+    }
+
+    /// Any thread: (name, value) of every counter.
+    var snapshot: [(String, UInt64)] {
+        Self.names.enumerated().map { ($1, rtu_atomic_load_relaxed(values + $0)) }
+    }
+}
+
+private let atmEvents = ATMEvent.allCases
+private let atmDrops = ATMDropReason.allCases
+/// The `LinkCounters` fields published for the adaptor's stack side and
+/// for its carrier; the carrier's drop reasons besides.
+private let linkNames = ["rx_frames", "rx_bytes", "tx_frames", "tx_bytes", "rx_dropped", "tx_dropped"]
+private let carrierOnlyNames = ["rx_no_buffer", "rx_truncated", "rx_kernel_dropped", "tx_oversize", "tx_errors",
+                                "tx_would_block"]
+
+/// `NAME.atm`: runs the adaptor's cell clock (cells into carrier frames,
+/// frames to the carrier). Reactive: the port's flush releases it when it
+/// queues packets, and it releases itself while cells wait, so it runs
+/// every `NodeConfiguration.atmPeriod` while the line is busy and not at
+/// all while it is idle. The reassembly timers are `NAME.timer`'s.
+final class ATMUpcall: Upcall {
+    unowned let port: Port
+
+    init(port: Port) { self.port = port }
+
+    override func run(context: inout UpcallContext) -> UpcallOutcome {
+        port.pollATM(now: UInt64(context.now))
+        return .done
+    }
+}
+
+extension Port {
+    /// On the core: runs the adaptor up to `now`; asks for the next release
+    /// while cells wait. No-op on an Ethernet port.
+    func pollATM(now: UInt64) {
+        guard let atm else { return }
+        do { try atm.poll(now: now) } catch { deviceErrors.increment() }
+        if atm.nextTransmitDeadline != .max { atmTrigger?.signal() }
+    }
+}

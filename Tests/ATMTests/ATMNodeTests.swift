@@ -1,0 +1,191 @@
+// Two nodes (their RTUs on dispatcher threads, as rtud runs them) whose
+// ports are ATM adaptors over a socket-pair carrier: a reserved socket on
+// its own CBR VC both ways, the refusals of a VC that cannot be had, what a
+// bound VC does with a datagram for another port, and the ATM counters.
+import ATM
+import CShims
+import Links
+import Node
+import RTUScheduler
+import Stack
+import Testing
+import UserUDP
+import Wire
+
+@Suite(.serialized) struct ATMNodeTests {
+    static let vc100 = ATMVirtualChannel(vpi: 0, vci: 100)
+    static let vc101 = ATMVirtualChannel(vpi: 0, vci: 101)
+
+    /// Nodes a (198.18.0.1) and b (198.18.0.2): PVCs 0/32 (UBR, the default
+    /// VC) and 0/100 (CBR 20,000 cells/s, dedicated) between them, MTU 9180.
+    final class Pair {
+        let a: Node
+        let b: Node
+
+        init() throws {
+            let (la, lb) = try SocketPairLink.pair(a: macA, b: macB)
+            a = try Self.node(la, address: addrA, peer: addrB, name: "atma")
+            b = try Self.node(lb, address: addrB, peer: addrA, name: "atmb")
+            let now = Instant(nanoseconds: UInt64(rtu_sched_monotonic_ns()))
+            try a.start(now: now)
+            try b.start(now: now)
+        }
+
+        deinit {
+            a.stop()
+            b.stop()
+        }
+
+        static func configuration() -> NodeConfiguration {
+            var scheduler = SchedulerConfiguration(cpus: [nil])
+            scheduler.policy = .other
+            scheduler.lockMemory = false
+            scheduler.warn = { _ in }
+            var c = NodeConfiguration(scheduler: scheduler)
+            c.calibration = .fallback
+            c.ringCapacity = 1 << 20
+            return c
+        }
+
+        static func node(_ carrier: SocketPairLink, address: IPv4Address, peer: IPv4Address, name: String) throws -> Node {
+            let pool = try BufferPool(slotSize: 64 + 9180 + 18, count: 2048)
+            var config = ATMAdaptorConfiguration()
+            config.cellsPerFrame = 8
+            config.frameHold = UInt64(configuration().atmPeriod)   // as rtud makes it
+            let adaptor = try ATMAdaptor(carrier: carrier, pvcs: [
+                ATMPermanentVC(channel: vc32, peer: peer),
+                ATMPermanentVC(channel: ATMNodeTests.vc100, peer: peer, contract: .cbr(pcr: 20_000), dedicated: true),
+            ], pool: pool, configuration: config)
+            let ic = InterfaceConfiguration(name: name, hardwareAddress: carrier.hardwareAddress,
+                                            address: IPv4Cidr(address: address, prefixLength: 24)!, mtu: 9180)
+            return try Node(configuration: configuration(), ports: [PortSpec(name: name, device: adaptor, pool: pool, interface: ic)])
+        }
+    }
+
+    /// A socket of `node` bound to `port`, connected to `peer`.
+    static func socket(_ node: Node, _ local: IPv4Address, _ port: UInt16, to peer: SocketAddress? = nil,
+                       reserve: UDPReservation? = nil, vc: ATMVirtualChannel? = nil) throws -> UDPSocket {
+        let s = try node.openUDP(name: "s\(port)")
+        try node.bind(s, to: SocketAddress(address: local, port: port))
+        if let peer { try node.connect(s, to: peer) }
+        if let reserve { try node.reserve(s, reserve) }
+        if let vc { try node.bindVC(s, to: vc) }
+        return s
+    }
+
+    /// Sends `sizes.count` datagrams of those sizes from `from` and receives
+    /// them on `to`, content checked; returns how many arrived intact.
+    static func exchange(_ from: UDPSocket, _ to: UDPSocket, sizes: [Int]) throws -> Int {
+        let out = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_536, alignment: 16)
+        let into = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_536, alignment: 16)
+        defer { out.deallocate(); into.deallocate() }
+        var intact = 0
+        for (i, n) in sizes.enumerated() {
+            PayloadPattern.fill(out.slice(0 ..< n), seq: UInt64(i))
+            try from.send(UnsafeRawBufferPointer(out.slice(0 ..< n)), timeout: 2_000_000_000)
+            guard let got = try to.receive(into: into, timeout: 5_000_000_000) else { return intact }
+            if got.length == n && PayloadPattern.check(UnsafeRawBufferPointer(into.slice(0 ..< got.stored))) == UInt64(i) {
+                intact += 1
+            }
+        }
+        return intact
+    }
+
+    static func counter(_ node: Node, _ name: String) -> UInt64 {
+        node.counters().first?.1.first { $0.0 == name }?.1 ?? 0
+    }
+
+    @Test func aReservedSocketTalksOnItsVCBothWays() throws {
+        let p = try Pair()
+        let r = UDPReservation(bitsPerSecond: 4_000_000, messageSize: 1000)   // 500/s × 22 cells ≤ 20,000 cells/s
+        let sa = try Self.socket(p.a, addrA, 5000, to: SocketAddress(address: addrB, port: 5000), reserve: r, vc: Self.vc100)
+        let sb = try Self.socket(p.b, addrB, 5000, to: SocketAddress(address: addrA, port: 5000), reserve: r, vc: Self.vc100)
+        #expect(p.a.vc(of: sa) == Self.vc100)
+        // Small ones and whole 9180-byte packets (192 cells each) both ways.
+        let sizes = (0 ..< 200).map { 8 + $0 * 37 % 1200 } + [Int](repeating: 9152, count: 10)
+        #expect(try Self.exchange(sa, sb, sizes: sizes) == sizes.count)
+        #expect(try Self.exchange(sb, sa, sizes: sizes) == sizes.count)
+        // Every one was classified by its VC, none by address and port.
+        #expect(Self.counter(p.b, "demux_to_sockets_by_vc") == UInt64(sizes.count))
+        #expect(Self.counter(p.a, "demux_to_sockets_by_vc") == UInt64(sizes.count))
+        // An unbound socket's datagrams take the default VC and the ordinary demux.
+        let ua = try Self.socket(p.a, addrA, 6000, to: SocketAddress(address: addrB, port: 6000))
+        let ub = try Self.socket(p.b, addrB, 6000)
+        #expect(try Self.exchange(ua, ub, sizes: [100, 9152]) == 2)
+        #expect(Self.counter(p.b, "demux_to_sockets_by_vc") == UInt64(sizes.count))
+        p.a.stop()
+        p.b.stop()
+        // The ATM counters reach the port's counters: cells both ways, no drop on the way.
+        for node in [p.a, p.b] {
+            #expect(Self.counter(node, "atm_tx_cells") > 2 * 192 * 10)
+            #expect(Self.counter(node, "atm_rx_pdus") >= UInt64(sizes.count))
+            #expect(Self.counter(node, "carrier_tx_frames") > 0 && Self.counter(node, "link_rx_frames") > 0)
+            #expect(!(node.counters().first?.1.contains { $0.0.hasPrefix("atm_drop_rx") } ?? true))
+        }
+        #expect(p.a.runtime.entries().contains { $0.stats.name == "atma.atm" })
+    }
+
+    @Test func aVCThatCannotBeHadIsRefusedWithTheReason() throws {
+        let p = try Pair()
+        let unbound = try p.a.openUDP(name: "unbound")
+        #expect(throws: NodeError.notBound) { try p.a.bindVC(unbound, to: Self.vc100) }
+        let s = try Self.socket(p.a, addrA, 5000)
+        let e1 = #expect(throws: NodeError.self) { try p.a.bindVC(s, to: Self.vc101) }
+        #expect(e1?.description == "VC 0/101 is not a PVC of interface atma (its PVCs: 0/32, 0/100); "
+            + "add it as an [[interface.pvc]] (both ends) and restart rtud, or use one of those")
+        try p.a.bindVC(s, to: Self.vc100)
+        try p.a.bindVC(s, to: Self.vc100)   // again: no change
+        let other = try Self.socket(p.a, addrA, 5001)
+        #expect(throws: NodeError.vcInUse(Self.vc100, socket: "s5000")) { try p.a.bindVC(other, to: Self.vc100) }
+        // 1,000 messages/s of 22 cells: 22,000 cells/s over the PCR; the socket keeps what it had.
+        let e2 = #expect(throws: NodeError.self) { try p.a.reserve(s, UDPReservation(bitsPerSecond: 8_000_000, messageSize: 1000)) }
+        #expect(e2 == .vcContractExceeded(Self.vc100, needed: 22_000, allowed: 20_000, contract: "cbr pcr=20000"))
+        #expect(s.reservation == nil)
+        let far = try Self.socket(p.a, addrA, 5002, to: SocketAddress(address: IPv4Address(198, 18, 0, 7), port: 9))
+        #expect(throws: NodeError.vcPeerMismatch(vc32, vcPeer: addrB, socketPeer: IPv4Address(198, 18, 0, 7))) {
+            try p.a.bindVC(far, to: vc32)
+        }
+        // Closing the holder frees the VC.
+        p.a.close(s)
+        try p.a.bindVC(other, to: Self.vc100)
+        #expect(p.a.vc(of: other) == Self.vc100)
+    }
+
+    @Test func anEthernetPortHasNoVCs() throws {
+        let (la, _) = try SocketPairLink.pair(a: macA, b: macB)
+        let pool = try BufferPool(slotSize: 64 + 1518, count: 256)
+        let ic = InterfaceConfiguration(name: "eth", hardwareAddress: macA, address: IPv4Cidr(address: addrA, prefixLength: 24)!)
+        let node = try Node(configuration: Pair.configuration(), ports: [PortSpec(name: "eth", device: la, pool: pool, interface: ic)])
+        try node.start(now: Instant(nanoseconds: UInt64(rtu_sched_monotonic_ns())))
+        defer { node.stop() }
+        let s = try Self.socket(node, addrA, 5000)
+        #expect(throws: NodeError.notATM(interface: "eth")) { try node.bindVC(s, to: Self.vc100) }
+        #expect(!node.runtime.entries().contains { $0.stats.name.hasSuffix(".atm") })
+    }
+
+    /// A bound VC is its socket's: a datagram arriving on it for another
+    /// port is dropped and counted by the socket's RTU, never delivered to
+    /// the socket or to the port's own socket.
+    @Test func aDatagramForAnotherPortOnABoundVCIsDroppedNotDelivered() throws {
+        let p = try Pair()
+        let sa = try Self.socket(p.a, addrA, 5000, to: SocketAddress(address: addrB, port: 6000), vc: Self.vc100)
+        let sb = try Self.socket(p.b, addrB, 5000, vc: Self.vc100)
+        let other = try Self.socket(p.b, addrB, 6000)
+        let payload: [UInt8] = Array(repeating: 0x5A, count: 64)
+        for _ in 0 ..< 5 { try payload.withUnsafeBytes { try sa.send($0, timeout: 1_000_000_000) } }
+        #expect(waitFor(5) { sb.counters.droppedNotForSocket.load(ordering: .relaxed) == 5 })
+        #expect(sb.counters.received.load(ordering: .relaxed) == 0)
+        #expect(other.counters.received.load(ordering: .relaxed) == 0)
+        #expect(Self.counter(p.b, "udp_dropped_not_for_socket") == 5)
+    }
+}
+
+/// Polls `condition` every millisecond for at most `seconds`.
+func waitFor(_ seconds: Double, _ condition: () -> Bool) -> Bool {
+    let deadline = rtu_sched_monotonic_ns() + Int64(seconds * 1e9)
+    while rtu_sched_monotonic_ns() < deadline {
+        if condition() { return true }
+        _ = rtu_sched_sleep_until(rtu_sched_monotonic_ns() + 1_000_000)
+    }
+    return condition()
+}
