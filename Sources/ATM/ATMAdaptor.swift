@@ -364,8 +364,16 @@ public final class ATMAdaptor<Carrier: LinkDevice>: LinkDevice, ReassemblySink {
         if s != 0 {   // 0: the sender does not number its frames (RFC 4385 §4.1)
             if expectedSequence != 0 {
                 let d = Self.sequenceDistance(from: expectedSequence, to: s)
-                if d < 0 { own.drop(.rxOutOfSequence); return }
-                if d > 0 {
+                if d < 0 && s == 1 {
+                    // A sender numbers from 1 when it starts (RFC 4385 §4.1): a
+                    // frame 1 behind the expected one is the peer starting over
+                    // (rtud restarted there), not a late frame; follow it, and
+                    // what was being reassembled from before is lost.
+                    reassembler.noteCellLoss()
+                } else if d < 0 {
+                    own.drop(.rxOutOfSequence)
+                    return
+                } else if d > 0 {
                     own.count(.rxFramesLost, UInt64(d))
                     reassembler.noteCellLoss()
                 }

@@ -102,11 +102,14 @@ public final class RTUClient {
     }
 
     /// Creates a socket owned by this connection and attaches to it: it
-    /// lives until `close` or until this connection ends.
+    /// lives until `close` or until this connection ends. With `vc`, its
+    /// datagrams travel on that ATM PVC of its interface both ways (the
+    /// daemon refuses it when the interface is not ATM, the VC is not a PVC
+    /// or already has a socket, or the reservation exceeds its contract).
     public func openSocket(bind: SocketAddress, connect: SocketAddress? = nil, reserve: ReservationSpec? = nil,
-                           name: String? = nil) throws(RTUClientError) -> RTUSocket {
+                           name: String? = nil, vc: ATMVirtualChannel? = nil) throws(RTUClientError) -> RTUSocket {
         let spec = SocketSpec(proto: .udp, name: name, bind: bind, connect: connect, reserve: reserve,
-                              persistent: false, attach: true)
+                              persistent: false, attach: true, vc: vc)
         return try socket(from: call(.createSocket(spec)))
     }
 

@@ -83,6 +83,25 @@ public func rtu_open(_ c: OpaquePointer?, _ bind: UnsafePointer<CChar>?, _ conne
     return retained(err, errlen) { () throws(RTUClientError) in try client(c).openSocket(bind: local, connect: peer, reserve: reserve) }
 }
 
+@_cdecl("rtu_open_vc")
+public func rtu_open_vc(_ c: OpaquePointer?, _ bind: UnsafePointer<CChar>?, _ connect: UnsafePointer<CChar>?,
+                        _ rate: UInt64, _ messageSize: UInt32, _ period: UInt64, _ vpi: UInt32, _ vci: UInt32,
+                        _ err: UnsafeMutablePointer<CChar>?, _ errlen: Int) -> OpaquePointer? {
+    guard let c else { report("rtu_open_vc: no client", err, errlen); return nil }
+    guard let local = socketAddress(bind) else { report("rtu_open_vc: bind must be \"a.b.c.d:port\"", err, errlen); return nil }
+    let peer = socketAddress(connect)
+    if connect != nil && peer == nil { report("rtu_open_vc: connect must be \"a.b.c.d:port\" or NULL", err, errlen); return nil }
+    guard let p = UInt8(exactly: vpi), let v = UInt16(exactly: vci) else {
+        report("rtu_open_vc: VPI \(vpi) / VCI \(vci): VPI is 0..255 and VCI 0..65535", err, errlen)
+        return nil
+    }
+    let reserve = rate > 0 ? ReservationSpec(rateBitsPerSecond: rate, messageSize: messageSize,
+                                             periodNanoseconds: period == 0 ? 10_000_000 : period) : nil
+    return retained(err, errlen) { () throws(RTUClientError) in
+        try client(c).openSocket(bind: local, connect: peer, reserve: reserve, vc: ATMVirtualChannel(vpi: p, vci: v))
+    }
+}
+
 @_cdecl("rtu_close")
 public func rtu_close(_ s: OpaquePointer?) {
     guard let s else { return }

@@ -60,7 +60,7 @@ enum Format {
 
     static func describe(_ s: SocketInfo) -> String {
         "socket \(s.name) (#\(s.id)) on \(s.interface): \(s.local)" + (s.remote.map { " -> \($0)" } ?? "")
-            + ", " + reservation(s.reserve)
+            + (s.vc.map { " on VC \($0)" } ?? "") + ", " + reservation(s.reserve)
     }
 }
 
@@ -95,7 +95,7 @@ indirect enum JSON {
                                         ("protocol", .string(s.proto == .udp ? "udp" : "tcp")), ("interface", .string(s.interface)),
                                         ("local", .string("\(s.local)")), ("remote", s.remote.map { .string("\($0)") } ?? .null),
                                         ("owner_uid", .number(Double(s.ownerUID))), ("persistent", .bool(s.persistent)),
-                                        ("attached", .bool(s.attached))]
+                                        ("attached", .bool(s.attached)), ("vc", s.vc.map { .string("\($0)") } ?? .null)]
         if let r = s.reserve {
             fields.append(("reserve", .object([("rate_bps", .number(Double(r.rateBitsPerSecond))),
                                                ("message_size", .number(Double(r.messageSize))),

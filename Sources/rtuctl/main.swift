@@ -84,7 +84,10 @@ struct SocketCommand: ParsableCommand {
     struct Create: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Create a named socket that applications attach to.",
-            discussion: "Example: rtuctl socket create video0 --protocol udp --bind 198.18.0.1:5000 --rate 40Mbit --message-size 8192 --period 10ms")
+            discussion: """
+                Example: rtuctl socket create video0 --protocol udp --bind 198.18.0.1:5000 --rate 40Mbit --message-size 8192 --period 10ms
+                On an ATM interface, --vc 0/100 puts the socket on that PVC (its datagrams travel on it both ways); a reservation must fit the VC's contract in cells/s.
+                """)
         @OptionGroup var common: Common
         @Argument(help: "Name: 1 to 32 of a-z 0-9 _ -.") var name: String
         @Option(name: .long, help: "udp (tcp is not there yet).") var `protocol` = "udp"
@@ -98,6 +101,9 @@ struct SocketCommand: ParsableCommand {
         var messageSize: Int?
         @Option(name: .long, help: ArgumentHelp("Period of the reservation's RTUs (default 10ms).", valueName: "duration"))
         var period: String?
+        @Option(name: .long, help: ArgumentHelp("The ATM PVC the socket's datagrams travel on (the interface must be link = \"atm\").",
+                                                valueName: "VPI/VCI"))
+        var vc: String?
 
         func validate() throws {
             guard `protocol` == "udp" || `protocol` == "tcp" else { throw ValidationError("--protocol \(`protocol`): udp or tcp") }
@@ -110,6 +116,9 @@ struct SocketCommand: ParsableCommand {
             if let r = rate, BitRate(r) == nil { throw ValidationError("--rate \(r): expected a rate like 40Mbit, 2.5M, 800kbit") }
             if let p = period, ConfigDuration(p) == nil { throw ValidationError("--period \(p): expected a duration like 10ms, 500us") }
             if let s = messageSize, !(1...65_507).contains(s) { throw ValidationError("--message-size \(s): 1 to 65507 bytes") }
+            if let v = vc, ATMVirtualChannel(text: v) == nil {
+                throw ValidationError("--vc \(v): expected VPI/VCI, e.g. 0/100 (VPI 0-255, VCI 32-65535)")
+            }
         }
 
         func run() throws {
@@ -119,7 +128,8 @@ struct SocketCommand: ParsableCommand {
                                           periodNanoseconds: UInt64(period.flatMap(ConfigDuration.init)?.nanoseconds ?? 10_000_000))
             }
             let spec = SocketSpec(proto: `protocol` == "udp" ? .udp : .tcp, name: name, bind: SocketAddress(bind)!,
-                                  connect: connect.flatMap { SocketAddress($0) }, reserve: reserve, persistent: true, attach: false)
+                                  connect: connect.flatMap { SocketAddress($0) }, reserve: reserve, persistent: true, attach: false,
+                                  vc: vc.flatMap { ATMVirtualChannel(text: $0) })
             let client = try common.connect()
             let info = try checked { try client.createSocket(spec) }
             if common.json { print(JSON.socket(info).text) } else { print("created \(Format.describe(info))") }
@@ -146,9 +156,10 @@ struct SocketCommand: ParsableCommand {
             let client = try common.connect()
             let all = try checked { try client.sockets() }
             if common.json { print(JSON.array(all.map(JSON.socket)).text); return }
-            print(Table(["ID", "NAME", "LOCAL", "REMOTE", "RESERVED", "OWNER", "ATTACHED", "RX", "TX", "DROPS"],
+            print(Table(["ID", "NAME", "LOCAL", "REMOTE", "VC", "RESERVED", "OWNER", "ATTACHED", "RX", "TX", "DROPS"],
                         all.map { s in
-                            [ "\(s.id)", s.name, "\(s.local)", s.remote.map { "\($0)" } ?? "-", Format.reservation(s.reserve),
+                            [ "\(s.id)", s.name, "\(s.local)", s.remote.map { "\($0)" } ?? "-", s.vc.map { "\($0)" } ?? "-",
+                              Format.reservation(s.reserve),
                               "\(s.ownerUID)", s.attached ? "yes" : "no", "\(s.counter("received"))", "\(s.counter("sent"))",
                               "\(s.drops)" ]
                         }).text)
@@ -257,9 +268,10 @@ struct Watch: ParsableCommand {
 
 extension SocketInfo {
     func counter(_ name: String) -> UInt64 { counters.first { $0.name == name }?.value ?? 0 }
-    /// Every datagram the socket lost: channel full, ring full, bad checksum, malformed.
+    /// Every datagram the socket lost: channel full, ring full, bad checksum, malformed, not its own (a bound VC's).
     var drops: UInt64 {
         counter("dropped_channel_full") + counter("dropped_ring_full") + counter("dropped_bad_checksum") + counter("dropped_malformed")
+            + counter("dropped_not_for_socket")
     }
 }
 

@@ -409,6 +409,7 @@ final class ControlServer {
             try node.bind(udp, to: spec.bind)
             if let peer = spec.connect { try node.connect(udp, to: peer) }
             if let reservation { try node.reserve(udp, reservation) }
+            if let vc = spec.vc { try node.bindVC(udp, to: vc) }
         } catch {
             node.close(udp)
             throw refusal(error)
@@ -419,7 +420,7 @@ final class ControlServer {
         if let name = spec.name { byName[name] = socket.id }
         if let client, !socket.persistent { client.held.insert(socket.id) }
         counters.socketsCreated += 1
-        daemon.log.debug("socket \(socket.name) (#\(socket.id)) bound to \(udp.local.map { "\($0)" } ?? "?")\(reservation.map { ", reserved \($0)" } ?? "")")
+        daemon.log.debug("socket \(socket.name) (#\(socket.id)) bound to \(udp.local.map { "\($0)" } ?? "?")\(reservation.map { ", reserved \($0)" } ?? "")\(spec.vc.map { ", on VC \($0)" } ?? "")")
         return socket
     }
 
@@ -431,6 +432,10 @@ final class ControlServer {
         case let .admissionRefused(why): return Refusal(.admissionRefused, why)
         case .reservation: return Refusal(.invalidArgument, "reservation: \(error.description)")
         case .tooManySockets, .noEphemeralPort: return Refusal(.limitExceeded, error.description)
+        case .notATM, .vcPeerMismatch: return Refusal(.invalidArgument, error.description)
+        case .noSuchVC: return Refusal(.notFound, error.description)
+        case .vcInUse: return Refusal(.addressInUse, error.description)
+        case .vcContractExceeded: return Refusal(.admissionRefused, error.description)
         default: return Refusal(.internalError, error.description)
         }
     }
@@ -494,14 +499,14 @@ final class ControlServer {
 
     func declare(_ d: DeclaredSocket) {
         var spec = SocketSpec(proto: d.proto == .udp ? .udp : .tcp, name: d.name, bind: d.bind, connect: d.connect,
-                              reserve: nil, persistent: true, attach: false)
+                              reserve: nil, persistent: true, attach: false, vc: d.vc)
         if let r = d.reserve {
             spec.reserve = ReservationSpec(rateBitsPerSecond: r.rate.bitsPerSecond, messageSize: UInt32(r.messageSize),
                                            periodNanoseconds: UInt64(r.period.nanoseconds))
         }
         do {
             let socket = try create(spec, owner: 0, privileged: true, declared: true, by: nil)
-            daemon.log.info("socket \(d.name): declared, bound to \(socket.udp.local.map { "\($0)" } ?? "?")\(socket.udp.reservation.map { ", reserved \($0)" } ?? "")")
+            daemon.log.info("socket \(d.name): declared, bound to \(socket.udp.local.map { "\($0)" } ?? "?")\(socket.udp.reservation.map { ", reserved \($0)" } ?? "")\(d.vc.map { ", on VC \($0)" } ?? "")")
         } catch let refusal as Refusal {
             daemon.log.error("socket \(d.name): refused: \(refusal.message)")
         } catch {
@@ -525,7 +530,7 @@ final class ControlServer {
                           reserve: s.spec.reserve, ownerUID: s.ownerUID, persistent: s.persistent,
                           attached: s.holder != nil,
                           interface: node.ports.first { $0.interface.address == u.local?.address }?.name ?? node.ports[0].name,
-                          counters: counters)
+                          counters: counters, vc: node.vc(of: u))
     }
 
     private func rtuInfos(from first: UInt32, limit: Int) -> [RTUInfo] {

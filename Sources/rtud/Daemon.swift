@@ -1,3 +1,4 @@
+import ATM
 import CShims
 import Config
 import Control
@@ -50,9 +51,10 @@ final class Daemon {
     func run() throws {
         raiseDescriptorLimit()
         let signals = try SignalSource([SIGTERM, SIGINT, SIGHUP, SIGUSR1])
+        let nodeConfig = nodeConfiguration(config)
         var specs: [PortSpec] = []
-        for interface in config.interfaces { specs.append(try openPort(interface)) }
-        node = try Node(configuration: nodeConfiguration(config), ports: specs)
+        for interface in config.interfaces { specs.append(try openPort(interface, atmPeriod: nodeConfig.atmPeriod)) }
+        node = try Node(configuration: nodeConfig, ports: specs)
         defer { shutdown() }
         try node.start(now: Self.now())
         let policies = node.runtime.effectivePolicies
@@ -133,26 +135,77 @@ final class Daemon {
         return n
     }
 
-    private func openPort(_ spec: InterfaceConfig) throws -> PortSpec {
+    private func openPort(_ spec: InterfaceConfig, atmPeriod: Nanoseconds) throws -> PortSpec {
         // Slots hold the largest frame after the pool's headroom, rounded to a cache line.
         let slot = (64 + spec.mtu + 18 + 63) & ~63
         let pool = try BufferPool(slotSize: slot, count: 8192)
+        // Over ATM the IP MTU is the adaptor's; the carrier keeps an Ethernet
+        // MTU (a TAP is made with 1500, a device keeps the kernel's).
+        let atm = spec.link == .atm
         var device: LinkDevice
         switch spec.driver {
         case .tap:
-            device = try TapDevice(name: spec.name, create: spec.tapCreate, mtu: spec.mtu, hardwareAddress: spec.mac)
+            device = try TapDevice(name: spec.name, create: spec.tapCreate, mtu: atm ? 1500 : spec.mtu, hardwareAddress: spec.mac)
         case .afPacket:
-            device = try PacketSocketDevice(interface: spec.device ?? spec.name, hardwareAddress: spec.mac, mtu: spec.mtu)
+            device = try PacketSocketDevice(interface: spec.device ?? spec.name, hardwareAddress: spec.mac, mtu: atm ? nil : spec.mtu)
         }
+        // The capture wraps the carrier: on an ATM interface it holds the cell frames as they are on the wire.
         if let path = config.daemon.pcap {
             let file = config.interfaces.count > 1 ? "\(path).\(spec.name)" : path
             device = try capture(device, path: file)
             log.info("\(spec.name): capturing frames to \(file)")
         }
+        if atm { device = try atmAdaptor(over: device, spec, pool: pool, frameHold: UInt64(atmPeriod)) }
         var ic = InterfaceConfiguration(name: spec.name, hardwareAddress: spec.mac, address: spec.address,
                                         mtu: spec.mtu, gateway: spec.gateway)
         ic.arpLifetime = Interval(nanoseconds: UInt64(spec.arpTimeout.nanoseconds))
         return PortSpec(name: spec.name, device: device, pool: pool, interface: ic)
+    }
+
+    /// The emulated ATM adaptor of a link = "atm" interface over `carrier`:
+    /// its PVCs (the first for each peer its default VC, later ones
+    /// dedicated), [atm] cells_per_frame, a frame hold of one `NAME.atm`
+    /// period (so the transmitter catches up a release up to a period late),
+    /// and the PDU capture of [daemon] pcap_pdu.
+    private func atmAdaptor<Carrier: LinkDevice>(over carrier: Carrier, _ spec: InterfaceConfig, pool: BufferPool,
+                                                 frameHold: UInt64) throws -> LinkDevice {
+        var configuration = ATMAdaptorConfiguration()
+        configuration.mtu = spec.mtu
+        configuration.cellsPerFrame = config.atm.cellsPerFrame
+        configuration.frameHold = frameHold
+        var peers: Set<IPv4Address> = []
+        let pvcs = spec.pvcs.map { p in
+            let contract: ATMTrafficContract = switch p.category {
+            case .cbr: .cbr(pcr: p.pcr ?? 0)
+            case .vbr: .vbr(pcr: p.pcr ?? 0, scr: p.scr ?? 0, mbs: p.mbs ?? 0)
+            case .ubr: .ubr(pcr: p.pcr)
+            }
+            let encapsulation: ATMEncapsulation = p.encapsulation == .llcSNAP ? .llcSNAP : .vcMultiplexed(.ipv4)
+            return ATMPermanentVC(channel: p.channel, peer: p.peer, contract: contract, encapsulation: encapsulation,
+                                  dedicated: !peers.insert(p.peer).inserted)
+        }
+        // The adaptor keeps carrier frames in the pool's slots.
+        guard carrier.maximumFrameLength <= pool.slotSize - pool.headroom else {
+            throw DaemonError("\(spec.name): the carrier's frames (MTU \(carrier.mtu)) do not fit buffers for MTU \(spec.mtu); "
+                              + "raise the interface's mtu or lower the carrier device's")
+        }
+        let adaptor: ATMAdaptor<Carrier>
+        do { adaptor = try ATMAdaptor(carrier: carrier, pvcs: pvcs, pool: pool, configuration: configuration) } catch {
+            throw DaemonError("\(spec.name): PVC refused: \(error)")
+        }
+        log.info("\(spec.name): ATM over \(carrier.name), \(adaptor.cellsPerFrame) cells per carrier frame, PVCs "
+                 + pvcs.map(\.description).joined(separator: ", "))
+        if let path = config.daemon.pcapPDU {
+            let file = config.interfaces.filter({ $0.link == .atm }).count > 1 ? "\(path).\(spec.name)" : path
+            var wall = timespec()
+            clock_gettime(CLOCK_REALTIME, &wall)
+            let realtime = UInt64(wall.tv_sec) * 1_000_000_000 + UInt64(wall.tv_nsec)
+            adaptor.pduCapture = try ATMPDUCapture(path: file, vcCount: pvcs.count,
+                                                   maximumPDU: AAL5.pduLength(sduLength: spec.mtu + ATMEncapsulation.llcSNAP.headerLength),
+                                                   clockOffset: realtime &- UInt64(rtu_sched_monotonic_ns()))
+            log.info("\(spec.name): capturing AAL5 PDUs (ERF) to \(file)")
+        }
+        return adaptor
     }
 
     /// Resolves each `--probe` neighbour and pings it: the echo request waits
@@ -247,8 +300,8 @@ final class Daemon {
     private func shutdown() {
         server?.close()
         if let node {
+            node.stop()   // first: an ATM port publishes its last counters when its core has stopped
             dumpCounters()
-            node.stop()
         }
         for probe in probes where !probeAnswered.contains(probe) {
             log.warning("probe: no echo reply from \(probe)")
@@ -261,6 +314,12 @@ final class Daemon {
 /// Wraps a device in a pcap capture (opens the existential for the generic decorator).
 private func capture<D: LinkDevice>(_ device: D, path: String) throws -> LinkDevice {
     try PcapCapture(wrapping: device, path: path)
+}
+
+/// A failure to set the daemon up, in words.
+struct DaemonError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }
 
 /// Blocks `signals` and delivers them through a signalfd, so the loop sees

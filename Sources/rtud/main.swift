@@ -26,8 +26,13 @@ struct RtudCommand: ParsableCommand {
                                valueName: "address"))
     var probe: [String] = []
 
-    @Option(name: .customLong("pcap"), help: ArgumentHelp("Write every frame to this pcap file (overrides daemon.pcap).", valueName: "file"))
+    @Option(name: .customLong("pcap"), help: ArgumentHelp("Write every frame to this pcap file (overrides daemon.pcap); on an ATM interface, the carrier's cell frames.", valueName: "file"))
     var pcap: String?
+
+    @Option(name: .customLong("pcap-pdu"),
+            help: ArgumentHelp("Write the AAL5 PDUs of the ATM interfaces to this file as ERF records (overrides daemon.pcap_pdu).",
+                               valueName: "file"))
+    var pcapPDU: String?
 
     @Option(name: .customLong("control"), help: ArgumentHelp("Listen for clients on this Unix socket (overrides daemon.control_socket).", valueName: "path"))
     var control: String?
@@ -77,13 +82,21 @@ struct RtudCommand: ParsableCommand {
                 throw ExitCode(78)
             }
         }
-        let pcap = self.pcap, level = logLevel.flatMap(LogLevel.init(rawValue:)), control = self.control
+        let pcap = self.pcap, pcapPDU = self.pcapPDU, level = logLevel.flatMap(LogLevel.init(rawValue:)), control = self.control
         let overrides: (inout RtudConfig) -> Void = { c in
             if let pcap { c.daemon.pcap = pcap }
+            if let pcapPDU { c.daemon.pcapPDU = pcapPDU }
             if let level { c.daemon.logLevel = level }
             if let control { c.daemon.controlSocket = control }
         }
         overrides(&effective)
+        if pcap != nil || pcapPDU != nil || control != nil {
+            // The command line's values are held to the file's rules (a PDU capture needs an ATM interface).
+            do { try effective.validate(cpuCount: cpus) } catch {
+                fputs("rtud: refusing to start: invalid configuration with the command line's options\n\(error)\n", stderr)
+                throw ExitCode(78)
+            }
+        }
         if printConfig {
             print(effective.renderTOML(), terminator: "")
             return

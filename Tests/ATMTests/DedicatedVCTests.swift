@@ -158,3 +158,20 @@ import Wire
         #expect(llc.cellRate(messagesPerSecond: 0.5, payload: 1000, mtu: 9180) == 11)
     }
 }
+
+/// The carrier's sequence numbers when the peer's rtud restarts: it numbers
+/// from 1 again, and the receiver follows instead of dropping every frame as
+/// late (RFC 4385 §4.1); a genuinely late frame is still dropped.
+@Suite struct PeerRestartTests {
+    @Test func aFrameNumberedOneBehindIsAPeerStartingOver() throws {
+        let r = try Receiver()
+        try r.send(seq: 1, packetCells(ipPacket(10, seed: 1)))
+        try r.send(seq: 2, packetCells(ipPacket(10, seed: 2)))
+        try r.send(seq: 3, packetCells(ipPacket(10, seed: 3)))
+        try r.send(seq: 2, packetCells(ipPacket(10, seed: 4)))   // late: dropped
+        try r.send(seq: 1, packetCells(ipPacket(10, seed: 5)))   // the peer again, from 1
+        try r.send(seq: 2, packetCells(ipPacket(10, seed: 6)))
+        #expect(r.received == [1, 2, 3, 5, 6].map { ipPacket(10, seed: $0) })
+        #expect(r.counters[.rxOutOfSequence] == 1 && r.counters[.rxFramesLost] == 0)
+    }
+}
