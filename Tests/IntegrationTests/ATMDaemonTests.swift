@@ -183,6 +183,8 @@ final class ATMTopology {
         let onUBR = try b.openSocket(bind: at(addrB, 7004), reserve: heavy, vc: ATMTopology.ubr)
         onUBR.close()
 
+        try Self.cClientOpensOnAVC(controlPath: t.rtudA.controlPath)
+
         // A reserved socket pair on the CBR VC, a best-effort pair on the UBR VC.
         let reservation = ReservationSpec(rateBitsPerSecond: 16_000_000, messageSize: 1000, periodNanoseconds: 10_000_000)
         let ra = try a.openSocket(bind: at(addrA, 5000), connect: at(addrB, 5000), reserve: reservation, vc: ATMTopology.cbr)
@@ -253,6 +255,45 @@ final class ATMTopology {
         try Self.checkCellCapture(t.rtudA.path("cells.pcap"))
         try Self.checkPDUCapture(t.rtudA.path("pdu.pcap"), transmitted: int(countersA, "atm_tx_packets"))
         try Self.checkPDUCapture(t.rtudB.path("pdu.pcap"), transmitted: nil)
+    }
+
+    /// librtuclient's rtu_open_vc, from a C program compiled against
+    /// include/rtuclient.h: a VC that is no PVC and a VPI out of range are
+    /// refused with the reason, a PVC is opened (and closed again).
+    static func cClientOpensOnAVC(controlPath: String) throws {
+        let bin = URL(fileURLWithPath: Harness.rtudBinary).deletingLastPathComponent().path
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("rtu-atm-c-\(Harness.uniqueSuffix())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let source = dir.appendingPathComponent("open_vc.c").path, program = dir.appendingPathComponent("open_vc").path
+        try """
+            #include "rtuclient.h"
+            #include <stdio.h>
+            int main(int argc, char **argv) {
+                char err[512];
+                rtu_client *c = rtu_connect(argc > 1 ? argv[1] : NULL, "atm-c-test", err, sizeof err);
+                if (!c) { fprintf(stderr, "connect: %s\\n", err); return 1; }
+                rtu_socket *s = rtu_open_vc(c, "198.18.0.1:7200", NULL, 0, 0, 0, 0, 102, err, sizeof err);
+                printf("no PVC: %s\\n", s ? "opened" : err);
+                s = rtu_open_vc(c, "198.18.0.1:7201", NULL, 0, 0, 0, 256, 100, err, sizeof err);
+                printf("VPI 256: %s\\n", s ? "opened" : err);
+                s = rtu_open_vc(c, "198.18.0.1:7202", "198.18.0.2:7202", 0, 0, 0, 0, 101, err, sizeof err);
+                if (!s) { fprintf(stderr, "open: %s\\n", err); return 1; }
+                printf("0/101: opened\\n");
+                rtu_close(s);
+                rtu_disconnect(c);
+                return 0;
+            }
+            """.write(toFile: source, atomically: true, encoding: .utf8)
+        let built = try Harness.run(["gcc", "-Wall", "-Wextra", "-Werror", "-I", "\(Harness.packageRoot.path)/include", "-o", program,
+                                     source, "-L", bin, "-lrtuclient", "-Wl,-rpath,\(bin)"], timeout: 60)
+        #expect(built.ok, "\(built.stderr)")
+        guard built.ok else { return }
+        let r = try Harness.run([program, controlPath])
+        #expect(r.ok, "\(r.stderr)")
+        #expect(r.stdout.contains("no PVC: VC 0/102 is not a PVC of interface atm0"), "\(r.stdout)")
+        #expect(r.stdout.contains("VPI 256: rtu_open_vc: VPI 256 / VCI 100: VPI is 0..255 and VCI 0..65535"), "\(r.stdout)")
+        #expect(r.stdout.contains("0/101: opened"), "\(r.stdout)")
     }
 
     /// The carrier's frames as tshark decodes them (RFC 4717 N-to-one cells,
