@@ -83,7 +83,7 @@ import Testing
         // and admission refuses it: the interface's 1 ms link RTU could be
         // blocked for 3.8 ms, and the two would take the core over its 85 % cap.
         let t = try DaemonTopology { device in
-            DaemonTopology.config(device: device, extra: "[calibration]\nudp_per_message_ns = 5000\n")
+            DaemonTopology.config(device: device, udpPerMessageNs: 5_000)
         }
         defer { t.close() }
 

@@ -42,7 +42,12 @@ final class DaemonTopology {
     }
 
     /// rtud's configuration: one AF_PACKET interface on `device`, then `extra` (TOML tables).
-    static func config(device: String, logLevel: String = "info", extra: String = "") -> String {
+    /// `udpPerMessageNs` fixes c(S) instead of letting rtud measure it at
+    /// start: what admission accepts must not depend on how loaded the
+    /// machine is at that moment (a debug build calibrating under CI's load
+    /// once measured enough to refuse 40 Mbit/s). nil: rtud measures.
+    static func config(device: String, logLevel: String = "info", udpPerMessageNs: Int? = 5_000,
+                       extra: String = "") -> String {
         """
         [daemon]
         log_level = "\(logLevel)"
@@ -53,6 +58,7 @@ final class DaemonTopology {
         device = "\(device)"
         address = "\(rtudAddress)/24"
 
+        \(udpPerMessageNs.map { "[calibration]\nudp_per_message_ns = \($0)\n" } ?? "")
         \(extra)
         """
     }
