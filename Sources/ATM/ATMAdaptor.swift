@@ -110,10 +110,18 @@ public final class ATMAdaptor<Carrier: LinkDevice>: LinkDevice, ReassemblySink {
     private let boundPorts: UnsafeMutablePointer<UInt16>
     private var boundPortCount = 0
     /// The fragmented datagram whose first fragment took a bound VC: its
-    /// later fragments (which carry no port) follow it. The stack emits a
-    /// datagram's fragments together, so one is enough.
+    /// later fragments (which carry no port) follow it. One slot: the stack
+    /// emits a datagram's fragments together, so one is enough while a
+    /// single bound port sends at a time. Should another bound port's
+    /// datagram come between a datagram's fragments, it takes the slot, and
+    /// the first datagram's remaining fragments go on their peer's default
+    /// VC (the receiver reassembles them whatever VC they took, but they
+    /// leave the bound VC and its contract).
     private var following: (identification: UInt16, destination: IPv4Address, vc: Int)?
     private var expectedSequence: UInt16 = 0
+    /// `now` when the last carrier frame was taken (for telling a peer's
+    /// restart from a late frame 1).
+    private var lastFrameAt: UInt64 = 0
     /// The carrier frames the transmitter finished, waiting for the carrier.
     private let carrierOut: FrameBatch
     private let carrierIn: FrameBatch
@@ -173,6 +181,10 @@ public final class ATMAdaptor<Carrier: LinkDevice>: LinkDevice, ReassemblySink {
         ready = .allocate(capacity: readyCapacity)
         readyVC = .allocate(capacity: readyCapacity)
         receivedVCs = Array(repeating: -1, count: readyCapacity)
+        // `counters` reads these lazy globals, whose first use builds their
+        // arrays: build them now, on the thread that makes the adaptor, not
+        // on the core that first reads the counters.
+        _ = receiveDropReasons.count + transmitDropReasons.count
     }
 
     deinit {
@@ -364,11 +376,13 @@ public final class ATMAdaptor<Carrier: LinkDevice>: LinkDevice, ReassemblySink {
         if s != 0 {   // 0: the sender does not number its frames (RFC 4385 §4.1)
             if expectedSequence != 0 {
                 let d = Self.sequenceDistance(from: expectedSequence, to: s)
-                if d < 0 && s == 1 {
+                if s == 1 && (d <= -Self.restartDistance || now > lastFrameAt &+ configuration.reassemblyTimeout) {
                     // A sender numbers from 1 when it starts (RFC 4385 §4.1): a
-                    // frame 1 behind the expected one is the peer starting over
-                    // (rtud restarted there), not a late frame; follow it, and
-                    // what was being reassembled from before is lost.
+                    // frame 1 far behind the expected one, or after a silence,
+                    // is the peer starting over (rtud restarted there), not a
+                    // late frame; follow it, and what was being reassembled
+                    // from before is lost.
+                    own.count(.rxPeerRestart)
                     reassembler.noteCellLoss()
                 } else if d < 0 {
                     own.drop(.rxOutOfSequence)
@@ -380,12 +394,29 @@ public final class ATMAdaptor<Carrier: LinkDevice>: LinkDevice, ReassemblySink {
             }
             expectedSequence = PseudowireControlWord.nextSequence(after: s)
         }
+        lastFrameAt = now
         own.count(.rxFrames)
         // By index, not `for c in`: an unoptimised build runs the generic
         // IndexingIterator, whose subscript call allocates a coroutine frame per cell.
         let cells = pw.cells
         for i in cells.indices { cell(word: cells[i].word, payload: cells[i].payload) }
     }
+
+    /// How far behind the expected sequence number a frame numbered 1 must
+    /// be to be read as the peer starting over rather than as a late or
+    /// duplicated frame 1 (besides a frame 1 after a silence longer than the
+    /// reassembly timeout, which is a restart however few frames the peer
+    /// sent before: a frame is not held back that long behind its
+    /// successors, and no PDU under way outlives the silence anyway). A
+    /// frame arrives late only by the frames that overtake it on the
+    /// carrier; the carriers here (a veth, a TAP, an Ethernet segment) keep
+    /// order, so a late frame 1 comes within a few frames of its place, and
+    /// 256 frames (2,048 cells at 8 per frame, 5.8 ms of a full line) is
+    /// well past any reordering an Ethernet path makes. The cost the other
+    /// way is bounded: a peer that restarts after sending fewer than 256
+    /// frames, and within the timeout, has its new frames dropped as out of
+    /// sequence until its numbers reach the expected one, at most 255.
+    static var restartDistance: Int { 256 }
 
     /// How far `s` is ahead of `expected` in the sequence space 1…65535
     /// (negative: behind; RFC 4385 §4.2 compares within half the space).

@@ -127,6 +127,10 @@ public enum ATMEvent: Int, CaseIterable, Sendable {
     case rxCongestionExperienced
     /// Carrier frames missing by sequence number (lost on the carrier).
     case rxFramesLost
+    /// Carrier frames numbered 1 far behind the expected number
+    /// (`ATMAdaptor.restartDistance`) or after a silence longer than the
+    /// reassembly timeout: the peer started over (RFC 4385 §4.1).
+    case rxPeerRestart
     /// ARP requests for PVC peers answered locally.
     case arpAnswered
     /// Cell slots given up because the owner polled later than the catch-up window.
@@ -144,6 +148,7 @@ public enum ATMEvent: Int, CaseIterable, Sendable {
         case .rxIdleCells: "rx_idle_cells"
         case .rxCongestionExperienced: "rx_congestion_experienced"
         case .rxFramesLost: "rx_frames_lost"
+        case .rxPeerRestart: "rx_peer_restart"
         case .arpAnswered: "arp_answered"
         case .slotsForfeited: "slots_forfeited"
         }

@@ -33,6 +33,12 @@ public struct ATMTrafficContract: Hashable, Sendable, CustomStringConvertible {
     /// of VCs that become eligible together) without the VC losing its rate.
     public var cellDelayVariationTolerance: UInt64
 
+    /// The largest MBS, in cells: what the 3-octet MBS field of ATM
+    /// signalling's traffic descriptor carries (ITU-T Q.2931, ATM Forum UNI
+    /// 4.0), 2^24 − 1. It keeps BT = (MBS − 1)(1/SCR − 1/PCR) below 2^54 ns
+    /// (1/SCR ≤ 1 s), so nothing that adds to BT overflows.
+    public static let maximumBurstSizeLimit = (1 << 24) - 1
+
     /// The shaper's default CDVT: 10 cell slots (28 µs). A cell of a CBR VC
     /// waits at most one slot for the grid and one slot for each other VC
     /// eligible at the same instant; 10 covers 9 such VCs.
@@ -81,7 +87,9 @@ public struct ATMTrafficContract: Hashable, Sendable, CustomStringConvertible {
                 return "VBR needs PCR, SCR and MBS"
             }
             guard p > 0, p <= line, s > 0, s <= p else { return "VBR needs 0 < SCR ≤ PCR ≤ \(line) cells/s" }
-            guard m >= 1 else { return "VBR needs MBS ≥ 1 cell" }
+            guard m >= 1 && m <= Self.maximumBurstSizeLimit else {
+                return "VBR needs 1 ≤ MBS ≤ \(Self.maximumBurstSizeLimit) cells"
+            }
         case .ubr:
             if let p = peakCellRate, p <= 0 || p > line { return "UBR PCR, if given, must be in 1…\(line) cells/s" }
         }
@@ -96,11 +104,20 @@ public struct ATMTrafficContract: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// BT = (MBS − 1)(1/SCR − 1/PCR) in ns (ATM-FACTS.md; TM 4.1 §4.4.2),
-    /// 0 unless VBR.
+    /// 0 unless VBR. A contract `problem` refuses (MBS over
+    /// `maximumBurstSizeLimit`) may not fit 64 bits: `UInt64.max` then, a
+    /// burst without limit, rather than a trap.
     public var burstTolerance: UInt64 {
         guard category == .vbr, let ip = peakIncrement, let isr = sustainableIncrement,
               let m = maximumBurstSize, m > 1, isr > ip else { return 0 }
-        return UInt64(m - 1) * (isr - ip)
+        let (bt, overflow) = UInt64(m - 1).multipliedReportingOverflow(by: isr - ip)
+        return overflow ? .max : bt
+    }
+
+    /// BT + CDVT, the sustainable bucket's limit, saturating as `burstTolerance` does.
+    var sustainableLimit: UInt64 {
+        let (l, overflow) = burstTolerance.addingReportingOverflow(cellDelayVariationTolerance)
+        return overflow ? .max : l
     }
 
     public var description: String {
@@ -164,7 +181,7 @@ public struct ContractPolicer: Hashable, Sendable {
     public init(_ contract: ATMTrafficContract) {
         let cdvt = contract.cellDelayVariationTolerance
         peak = contract.peakIncrement.map { GCRA(increment: $0, limit: cdvt) }
-        sustainable = contract.sustainableIncrement.map { GCRA(increment: $0, limit: contract.burstTolerance + cdvt) }
+        sustainable = contract.sustainableIncrement.map { GCRA(increment: $0, limit: contract.sustainableLimit) }
     }
 
     public mutating func conforms(at t: UInt64) -> Bool {

@@ -160,6 +160,29 @@ import Wire
         }
     }
 
+    /// MBS is bounded (2^24 − 1, signalling's MBS field) so BT fits 64
+    /// bits of ns; a contract built past it reports the problem, and its BT
+    /// saturates instead of trapping.
+    @Test func aHugeBurstIsRefusedNotATrap() throws {
+        let limit = ATMTrafficContract.maximumBurstSizeLimit
+        #expect(limit == 16_777_215)
+        // The largest MBS at the slowest SCR and the fastest PCR: BT fits.
+        let largest = ATMTrafficContract.vbr(pcr: 353_207, scr: 1, mbs: limit)
+        #expect(largest.problem == nil)
+        #expect(largest.burstTolerance == UInt64(limit - 1) * (1_000_000_000 - 2_832))
+        _ = try ATMVCTable([pvc(40, largest)])
+        for mbs in [limit + 1, Int.max] {
+            let huge = ATMTrafficContract.vbr(pcr: 353_207, scr: 1, mbs: mbs)
+            #expect(huge.problem == "VBR needs 1 ≤ MBS ≤ 16777215 cells")
+            #expect(throws: ATMAdmissionError.invalidContract(ATMVirtualChannel(vpi: 0, vci: 40), "VBR needs 1 ≤ MBS ≤ 16777215 cells")) {
+                try ATMVCTable([pvc(40, huge)])
+            }
+        }
+        let overflowing = ATMTrafficContract.vbr(pcr: 353_207, scr: 1, mbs: Int.max)
+        #expect(overflowing.burstTolerance == .max)
+        #expect(ContractPolicer(overflowing).sustainable?.limit == .max)
+    }
+
     /// A full table: every channel finds its own index (through the table's
     /// growth and hash collisions), absent ones find none, and one PVC more
     /// is refused.

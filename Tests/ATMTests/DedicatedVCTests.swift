@@ -160,18 +160,56 @@ import Wire
 }
 
 /// The carrier's sequence numbers when the peer's rtud restarts: it numbers
-/// from 1 again, and the receiver follows instead of dropping every frame as
-/// late (RFC 4385 §4.1); a genuinely late frame is still dropped.
+/// from 1 again, and the receiver follows (a frame 1 far behind or after a
+/// silence) instead of dropping every frame as late (RFC 4385 §4.1); a late
+/// or duplicated frame 1 is dropped as what it is.
 @Suite struct PeerRestartTests {
-    @Test func aFrameNumberedOneBehindIsAPeerStartingOver() throws {
+    /// A frame 1 far behind (more than `restartDistance` frames) is the peer
+    /// starting over: followed, counted, the PDU from before given up.
+    @Test func aFrameNumberedOneFarBehindIsAPeerStartingOver() throws {
         let r = try Receiver()
-        try r.send(seq: 1, packetCells(ipPacket(10, seed: 1)))
-        try r.send(seq: 2, packetCells(ipPacket(10, seed: 2)))
-        try r.send(seq: 3, packetCells(ipPacket(10, seed: 3)))
-        try r.send(seq: 2, packetCells(ipPacket(10, seed: 4)))   // late: dropped
-        try r.send(seq: 1, packetCells(ipPacket(10, seed: 5)))   // the peer again, from 1
+        let n = ATMAdaptor<MemoryLink>.restartDistance + 10
+        for seq in 1 ... n { try r.send(seq: UInt16(seq), packetCells(ipPacket(10, seed: seq))) }
+        let cut = packetCells(ipPacket(200, seed: 0))
+        try r.send(seq: UInt16(n + 1), Array(cut[0 ..< 2]))   // the old peer's last frame: a PDU cut short
+        try r.send(seq: UInt16(n - 2), packetCells(ipPacket(10, seed: 9_999)))   // late: dropped
+        try r.send(seq: 1, packetCells(ipPacket(10, seed: 10_001)))   // the peer again, from 1
+        try r.send(seq: 2, packetCells(ipPacket(10, seed: 10_002)))
+        // Frame 1's cells ended the cut PDU: one PDU that failed its CRC,
+        // counted as cell loss (the restart lost what was under way).
+        #expect(r.received == (Array(1 ... n) + [10_002]).map { ipPacket(10, seed: $0) })
+        #expect(r.counters[.rxPeerRestart] == 1)
+        #expect(r.counters[.rxOutOfSequence] == 1 && r.counters[.rxFramesLost] == 0)
+        #expect(r.counters[.rxCellLoss] == 1 && r.counters[.rxBadCRC] == 0)
+    }
+
+    /// A frame 1 after a silence longer than the reassembly timeout is the
+    /// peer starting over however few frames it sent before (rtud restarted
+    /// there right after answering a ping).
+    @Test func aFrameNumberedOneAfterASilenceIsAPeerStartingOver() throws {
+        let r = try Receiver()
+        for seq in 1 ... 3 { try r.send(seq: UInt16(seq), packetCells(ipPacket(10, seed: seq))) }
+        try r.adaptor.poll(now: 50_000_000)
+        try r.send(seq: 1, packetCells(ipPacket(10, seed: 4)))   // within the timeout: a late frame 1
+        try r.adaptor.poll(now: 50_000_000 + r.adaptor.configuration.reassemblyTimeout + 1)
+        try r.send(seq: 1, packetCells(ipPacket(10, seed: 5)))   // after it: the peer again
         try r.send(seq: 2, packetCells(ipPacket(10, seed: 6)))
         #expect(r.received == [1, 2, 3, 5, 6].map { ipPacket(10, seed: $0) })
-        #expect(r.counters[.rxOutOfSequence] == 1 && r.counters[.rxFramesLost] == 0)
+        #expect(r.counters[.rxPeerRestart] == 1 && r.counters[.rxOutOfSequence] == 1)
+    }
+
+    /// A duplicated frame 1, arriving after frame 2 began a PDU, is a late
+    /// frame: dropped as out of sequence, the PDU under way not disturbed.
+    @Test func aDuplicatedFrameOneIsLateNotARestart() throws {
+        let r = try Receiver()
+        let first = packetCells(ipPacket(10, seed: 1))
+        let split = packetCells(ipPacket(200, seed: 2))
+        try r.send(seq: 1, first)
+        try r.send(seq: 2, Array(split[0 ..< 2]))
+        try r.send(seq: 1, first)   // the duplicate
+        try r.send(seq: 3, Array(split[2...]))
+        #expect(r.received == [ipPacket(10, seed: 1), ipPacket(200, seed: 2)])
+        #expect(r.counters[.rxOutOfSequence] == 1)
+        #expect(r.counters[.rxPeerRestart] == 0 && r.counters[.rxFramesLost] == 0 && r.counters.totalDrops == 1)
     }
 }
