@@ -68,8 +68,9 @@ extension RtudConfig {
                     out.append(ConfigIssue(keyPath: "\(p).bind", value: quoted(socket.bind),
                                            message: "conflicts with socket[\(j)] (\(earlier.proto.rawValue) \(earlier.bind))"))
                 }
-                if let vc = socket.vc, vc == earlier.vc,
-                   socket.interface(in: interfaces)?.name == earlier.interface(in: interfaces)?.name {
+                // Without an interface (bind names none, reported already) no VC is bound.
+                if let vc = socket.vc, vc == earlier.vc, let interface = socket.interface(in: interfaces),
+                   interface.name == earlier.interface(in: interfaces)?.name {
                     out.append(ConfigIssue(keyPath: "\(p).vc", value: quoted(vc),
                                            message: "already bound to socket[\(j)] (a VC carries one socket)"))
                 }
@@ -273,15 +274,24 @@ extension DeclaredSocket {
         }
     }
 
-    /// `vc` must be a PVC of the interface the socket binds on. (Whether its
-    /// reservation fits the VC's contract is admission's question, asked when
-    /// rtud creates the socket, as for the RT cores.)
+    /// `vc` must be a PVC of the interface the socket binds on, and not its
+    /// peer's default VC (`InterfaceConfig.isDefaultVC`), which carries the
+    /// peer's ARP-resolved traffic. (Whether its reservation fits the VC's
+    /// contract is admission's question, asked when rtud creates the
+    /// socket, as for the RT cores.)
     private func checkVC(_ vc: ATMVirtualChannel, path p: String, interfaces: [InterfaceConfig], into out: inout [ConfigIssue]) {
         guard let interface = interface(in: interfaces) else { return }   // bind is reported already
         if interface.link != .atm {
             out.append(ConfigIssue(keyPath: "\(p).vc", value: quoted(vc),
                                    message: "interface \(interface.name) is not link = \"atm\": only an ATM interface has VCs"))
-        } else if interface.pvc(vc) == nil {
+        } else if let pvc = interface.pvc(vc) {
+            if interface.isDefaultVC(vc) {
+                out.append(ConfigIssue(keyPath: "\(p).vc", value: quoted(vc),
+                                       message: "is the default VC of \(pvc.peer) (the first PVC listed for it): it carries ARP, ICMP "
+                                           + "and every socket without a vc, so no socket may take it; add a second [[interface.pvc]] "
+                                           + "to \(pvc.peer) and bind that one"))
+            }
+        } else {
             let known = interface.pvcs.map { "\($0.channel)" }.joined(separator: ", ")
             out.append(ConfigIssue(keyPath: "\(p).vc", value: quoted(vc),
                                    message: "is not a PVC of interface \(interface.name) (its PVCs: \(known.isEmpty ? "none" : known))"))

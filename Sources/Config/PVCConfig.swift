@@ -66,6 +66,11 @@ public struct PVCConfig: Equatable, Sendable {
         }
     }
 
+    /// The largest `mbs`: the 3-octet MBS field of ATM signalling's traffic
+    /// descriptor (ITU-T Q.2931), 2^24 − 1 cells, as the adaptor's contract
+    /// check (ATMTrafficContract.maximumBurstSizeLimit) has it.
+    public static let mbsRange = 1...(1 << 24) - 1
+
     /// Bits one cell takes on the line (53 bytes): a rate written in bits
     /// per second is this many bits per cell.
     public static let bitsPerCell: UInt64 = 53 * 8
@@ -176,7 +181,9 @@ extension PVCConfig {
             rate("scr", scr, required: true)
             if let s = scr, let c = pcr, s > c { issue("scr", "\(s)", "must not exceed pcr (\(c) cells/s)") }
             if mbs == nil { issue("mbs", nil, "missing (required for category = \"vbr\")") }
-            if let m = mbs, m < 1 { issue("mbs", "\(m)", "must be at least 1 cell") }
+            if let m = mbs, !Self.mbsRange.contains(m) {
+                issue("mbs", "\(m)", "must be \(Self.mbsRange.lowerBound)..\(Self.mbsRange.upperBound) cells")
+            }
         case .ubr:
             rate("pcr", pcr, required: false)
             absent("scr", scr)
@@ -222,4 +229,11 @@ extension InterfaceConfig {
 
     /// The PVC of `channel` on this interface, if configured.
     public func pvc(_ channel: ATMVirtualChannel) -> PVCConfig? { pvcs.first { $0.channel == channel } }
+
+    /// Whether `channel` is its peer's default VC: the first PVC listed for
+    /// that peer (rtud makes the later ones dedicated).
+    public func isDefaultVC(_ channel: ATMVirtualChannel) -> Bool {
+        guard let peer = pvc(channel)?.peer else { return false }
+        return pvcs.first { $0.peer == peer }?.channel == channel
+    }
 }

@@ -45,7 +45,10 @@ func atmInterface(_ pvcs: String...) -> String { interface("link = \"atm\"") + p
         Case(text: atmInterface(pvc("category = \"vbr\"\npcr = 1000\nscr = 100")),
              expected: #"rtud.toml:5: interface[0].pvc[0].mbs: missing (required for category = "vbr")"#),
         Case(text: atmInterface(pvc("category = \"vbr\"\npcr = 1000\nscr = 100\nmbs = 0")),
-             expected: "rtud.toml:11: interface[0].pvc[0].mbs = 0: must be at least 1 cell"),
+             expected: "rtud.toml:11: interface[0].pvc[0].mbs = 0: must be 1..16777215 cells"),
+        // Past the 24 bits of signalling's MBS field (and a BT that would not fit 64 bits of ns).
+        Case(text: atmInterface(pvc("category = \"vbr\"\npcr = 1000\nscr = 1\nmbs = 1000000000000")),
+             expected: "rtud.toml:11: interface[0].pvc[0].mbs = 1000000000000: must be 1..16777215 cells"),
         Case(text: atmInterface(pvc("category = \"abr\"")),
              expected: #"rtud.toml:8: interface[0].pvc[0].category = "abr": expected one of "cbr", "vbr", "ubr""#),
         Case(text: atmInterface(pvc("pcr = 1.5")), expected: "rtud.toml:8: interface[0].pvc[0].pcr = 1.5: "
@@ -71,9 +74,14 @@ func atmInterface(_ pvcs: String...) -> String { interface("link = \"atm\"") + p
              expected: #"rtud.toml:11: socket[0].vc = "0/101": is not a PVC of interface rtu0 (its PVCs: 0/100)"#),
         Case(text: interface() + "[[socket]]\nname = \"a\"\nbind = \"0.0.0.0:5\"\nvc = \"0/100\"",
              expected: #"rtud.toml:7: socket[0].vc = "0/100": interface rtu0 is not link = "atm": only an ATM interface has VCs"#),
-        Case(text: atmInterface(pvc()) + "[[socket]]\nname = \"a\"\nbind = \"198.18.0.1:5\"\nvc = \"0/100\"\n"
-                 + "[[socket]]\nname = \"b\"\nbind = \"0.0.0.0:6\"\nvc = \"0/100\"",
-             expected: #"rtud.toml:15: socket[1].vc = "0/100": already bound to socket[0] (a VC carries one socket)"#),
+        Case(text: atmInterface(pvc(), pvc(vc: "0/101")) + "[[socket]]\nname = \"a\"\nbind = \"198.18.0.1:5\"\nvc = \"0/101\"\n"
+                 + "[[socket]]\nname = \"b\"\nbind = \"0.0.0.0:6\"\nvc = \"0/101\"",
+             expected: #"rtud.toml:18: socket[1].vc = "0/101": already bound to socket[0] (a VC carries one socket)"#),
+        // The first PVC to a peer is its default VC: it carries ARP, ICMP and unbound sockets.
+        Case(text: atmInterface(pvc(), pvc(vc: "0/101")) + "[[socket]]\nname = \"a\"\nbind = \"198.18.0.1:5\"\nvc = \"0/100\"",
+             expected: #"rtud.toml:14: socket[0].vc = "0/100": is the default VC of 198.18.0.2 (the first PVC listed for it): "#
+                 + "it carries ARP, ICMP and every socket without a vc, so no socket may take it; add a second "
+                 + "[[interface.pvc]] to 198.18.0.2 and bind that one"),
         Case(text: atmInterface(pvc()) + "[[socket]]\nname = \"a\"\nbind = \"198.18.0.1:5\"\nvc = \"zero/100\"",
              expected: #"rtud.toml:11: socket[0].vc = "zero/100": expected a VC as "VPI/VCI", such as "0/100" (VPI 0..255, VCI 32..65535)"#),
         Case(text: interface() + "[daemon]\npcap_pdu = \"/tmp/pdu.pcap\"", expected: #"rtud.toml:5: daemon.pcap_pdu = "/tmp/pdu.pcap": "#
@@ -87,12 +95,33 @@ func atmInterface(_ pvcs: String...) -> String { interface("link = \"atm\"") + p
         #expect(problems(c.text, cpuCount: c.cpuCount) == [c.expected], "\(c.text)")
     }
 
+    /// Two sockets naming one VC but no interface (their bind is no
+    /// interface's address) bind no VC: only their binds are reported.
+    @Test func socketsWithoutAnInterfaceDoNotClashOverAVC() {
+        let text = atmInterface(pvc(), pvc(vc: "0/101"))
+            + "[[socket]]\nname = \"a\"\nbind = \"198.18.0.9:5\"\nvc = \"0/101\"\n"
+            + "[[socket]]\nname = \"b\"\nbind = \"198.18.0.9:6\"\nvc = \"0/101\""
+        #expect(problems(text, cpuCount: 2) == [
+            #"rtud.toml:13: socket[0].bind = "198.18.0.9:5": 198.18.0.9 is not the address of any interface (or use 0.0.0.0)"#,
+            #"rtud.toml:17: socket[1].bind = "198.18.0.9:6": 198.18.0.9 is not the address of any interface (or use 0.0.0.0)"#,
+        ])
+    }
+
+    /// The first PVC listed for a peer is its default VC, whatever its place among the others.
+    @Test func theDefaultVCIsTheFirstListedForItsPeer() throws {
+        let c = try RtudConfig.parse(text: atmInterface(pvc(), pvc(vc: "0/101", peer: "198.18.0.3"), pvc(vc: "0/102"),
+                                                        pvc(vc: "0/103", peer: "198.18.0.3")), cpuCount: 2)
+        let i = c.interfaces[0]
+        #expect([100, 101, 102, 103, 104].map { i.isDefaultVC(ATMVirtualChannel(vpi: 0, vci: UInt16($0))) }
+            == [true, true, false, false, false])
+    }
+
     @Test func aFullATMInterfaceReadsAsWritten() throws {
         let text = atmInterface(pvc("category = \"cbr\"\npcr = 50000"),
                                 pvc("category = \"vbr\"\npcr = \"40Mbit\"\nscr = 20000\nmbs = 64\nencapsulation = \"vc_mux\"",
                                     vc: "1/32", peer: "198.18.0.3"),
                                 pvc(vc: "0/101"))
-            + "[[socket]]\nname = \"video\"\nbind = \"198.18.0.1:5000\"\nvc = \"0/100\"\n"
+            + "[[socket]]\nname = \"video\"\nbind = \"198.18.0.1:5000\"\nvc = \"0/101\"\n"
             + "reserve = { rate = \"8Mbit\", message_size = 1000 }\n[daemon]\npcap_pdu = \"/tmp/p\""
         let c = try RtudConfig.parse(text: text, cpuCount: 2)
         let pvcs = c.interfaces[0].pvcs
@@ -105,7 +134,7 @@ func atmInterface(_ pvcs: String...) -> String { interface("link = \"atm\"") + p
             PVCConfig(channel: ATMVirtualChannel(vpi: 0, vci: 101), peer: IPv4Address(198, 18, 0, 2)),
         ])
         #expect(pvcs.map(\.reservedCellRate) == [50_000, 20_000, 0])
-        #expect(c.sockets[0].vc == ATMVirtualChannel(vpi: 0, vci: 100))
+        #expect(c.sockets[0].vc == ATMVirtualChannel(vpi: 0, vci: 101))
         #expect(c.daemon.pcapPDU == "/tmp/p")
         #expect(try RtudConfig.parse(text: c.renderTOML(), cpuCount: 2) == c)
     }
@@ -125,10 +154,10 @@ func atmInterface(_ pvcs: String...) -> String { interface("link = \"atm\"") + p
         let socket = "[[socket]]\nname = \"a\"\nbind = \"198.18.0.1:5\"\n"
         let old = try RtudConfig.parse(text: base + socket, cpuCount: 2)
         let changed = try RtudConfig.parse(text: atmInterface(pvc("category = \"cbr\"\npcr = 2000"), pvc(vc: "0/101"))
-                                               + socket + "vc = \"0/100\"", cpuCount: 2)
+                                               + socket + "vc = \"0/101\"", cpuCount: 2)
         #expect(old.reloadableDifferences(to: changed) == ["interface[0].pvc[0].pcr", "interface[0].pvc[1]"])
         let reloaded = old.reloaded(from: changed)
-        #expect(reloaded.sockets[0].vc == ATMVirtualChannel(vpi: 0, vci: 100))
+        #expect(reloaded.sockets[0].vc == ATMVirtualChannel(vpi: 0, vci: 101))
         #expect(reloaded.interfaces == old.interfaces)
         let removed = try RtudConfig.parse(text: atmInterface(pvc(vc: "0/101")), cpuCount: 2)
         #expect(old.reloadableDifferences(to: removed) == ["interface[0].pvc[0].vc", "interface[0].pvc[0].category",
