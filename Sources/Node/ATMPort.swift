@@ -89,9 +89,11 @@ private let carrierOnlyNames = ["rx_no_buffer", "rx_truncated", "rx_kernel_dropp
 
 /// `NAME.atm`: runs the adaptor's cell clock (cells into carrier frames,
 /// frames to the carrier). Reactive: the port's flush releases it when it
-/// queues packets, and it releases itself while cells wait, so it runs
-/// every `NodeConfiguration.atmPeriod` while the line is busy and not at
-/// all while it is idle. The reassembly timers are `NAME.timer`'s.
+/// queues packets, and it releases itself while cells wait, unless the
+/// next one can wait for `NAME.timer` (`releaseATMIfDue`), so it runs every
+/// `NodeConfiguration.atmPeriod` while the line is busy and not at all
+/// while it is idle or its cells wait for a contract that lets them go only
+/// after the timer's next run. The reassembly timers are `NAME.timer`'s.
 final class ATMUpcall: Upcall {
     unowned let port: Port
 
@@ -104,11 +106,36 @@ final class ATMUpcall: Upcall {
 }
 
 extension Port {
-    /// On the core: runs the adaptor up to `now`; asks for the next release
-    /// while cells wait. No-op on an Ethernet port.
+    /// On the core: runs the adaptor up to `now`, then releases `NAME.atm`
+    /// again while cells wait (`releaseATMIfDue`). No-op on an Ethernet port.
     func pollATM(now: UInt64) {
         guard let atm else { return }
         do { try atm.poll(now: now) } catch { deviceErrors.increment() }
-        if atm.nextTransmitDeadline != .max { atmTrigger?.signal() }
+        releaseATMIfDue(atm, now: now)
+    }
+
+    /// Releases `NAME.atm` unless the adaptor's next cell can wait for
+    /// `NAME.timer`: it is due after the timer's next release, which has not
+    /// passed yet (a timer running late leaves nothing to it), and not within
+    /// one `NAME.atm` period. Without the rule `NAME.atm` releases itself
+    /// every period while any cell waits, finding nothing to send until a
+    /// contract that spaces cells further apart than the timer's period lets
+    /// the next one go. A timer delayed less than the transmitter's catch-up
+    /// window costs no cell slot (one delayed more is counted in
+    /// `atm_slots_forfeited`).
+    ///
+    /// The rule cannot be "only when due within a period": a reactive RTU is
+    /// released by events alone (there is no release at a chosen time), so
+    /// a cell due between one and several periods ahead needs the chain of
+    /// self-releases, or it waits for whatever polls next (the timer, up to
+    /// its whole period later): a VC whose cells are more than a period
+    /// apart would send about one cell per timer period, and the frame hold
+    /// puts even a busy VC's deadline a period or more ahead.
+    @inline(__always)
+    func releaseATMIfDue(_ atm: any ATMPortAdaptor, now: UInt64) {
+        let due = atm.nextTransmitDeadline
+        guard due != .max else { return }
+        let timerFirst = timerNextRelease > now && due >= timerNextRelease
+        if due <= now &+ atmPeriod || !timerFirst { atmTrigger?.signal() }
     }
 }

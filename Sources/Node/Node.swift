@@ -89,6 +89,11 @@ public enum NodeError: Error, Equatable, Sendable, CustomStringConvertible {
     case notATM(interface: String)
     /// The VC is not a PVC of the socket's interface.
     case noSuchVC(ATMVirtualChannel, interface: String, configured: [ATMVirtualChannel])
+    /// The VC is its peer's default VC (the first PVC configured for it),
+    /// which carries the peer's ARP-resolved traffic: ICMP and every socket
+    /// not bound to a VC. Bound to one socket, the peer's datagrams to every
+    /// other port would be classified to that socket and dropped there.
+    case vcIsDefault(ATMVirtualChannel, peer: IPv4Address)
     /// Another socket holds the VC.
     case vcInUse(ATMVirtualChannel, socket: String)
     /// The socket sends to one station, the VC reaches another.
@@ -115,6 +120,10 @@ public enum NodeError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .noSuchVC(vc, name, configured):
             let known = configured.map { "\($0)" }.joined(separator: ", ")
             return "VC \(vc) is not a PVC of interface \(name) (its PVCs: \(known)); add it as an [[interface.pvc]] (both ends) and restart rtud, or use one of those"
+        case let .vcIsDefault(vc, peer):
+            return "VC \(vc) is the default VC of \(peer) (the first PVC configured for it): it carries ARP, ICMP and every "
+                + "socket not bound to a VC, so no socket may take it; configure a second [[interface.pvc]] to \(peer) "
+                + "(both ends, then restart rtud) and bind that one"
         case let .vcInUse(vc, socket):
             return "VC \(vc) is already bound to socket \(socket); delete that socket or choose another VC"
         case let .vcPeerMismatch(vc, vcPeer, socketPeer):
@@ -202,7 +211,7 @@ public final class Node: @unchecked Sendable {
                                            on: .core(port.core))
                 _ = try runtime.add(RTUSpec(name: "\(port.name).timer", owner: "rtud", period: c.timerPeriod,
                                             budget: 200_000, batch: 1, kind: .periodic),
-                                    body: TimerUpcall(port: port), on: .core(port.core))
+                                    body: TimerUpcall(port: port, period: c.timerPeriod), on: .core(port.core))
                 if let atm = port.atm {
                     let cells = Int64(atm.catchUpCells)
                     let frames = (cells + Int64(atm.cellsPerFrame) - 1) / Int64(atm.cellsPerFrame)
@@ -211,6 +220,7 @@ public final class Node: @unchecked Sendable {
                                                          budget: budget, batch: atm.catchUpCells, kind: .reactive),
                                                  body: ATMUpcall(port: port), on: .core(port.core))
                     port.atmTrigger = handle.trigger
+                    port.atmPeriod = UInt64(c.atmPeriod)
                     port.linkTrigger = link.trigger
                 }
                 port.demux.stackChannel.waker = stack.trigger
@@ -359,7 +369,7 @@ public final class Node: @unchecked Sendable {
         let socket = record.socket
         let local = SocketAddress(address: address.address, port: number)
         let key = UDPEndpointKey(local: local.address, localPort: number)
-        try addRTUs(record, port: port, reservation: nil)
+        try addRTUs(record, port: port, reservation: nil, plan: nil)
         s.localPorts[number, default: []].append(address.address)
         socket.local = local
         record.port = port
@@ -374,8 +384,11 @@ public final class Node: @unchecked Sendable {
         try control.withLock { (s: inout ControlState) throws(NodeError) in
             guard let record = s.sockets[socket.id] else { throw .closed }
             guard let port = record.port else { throw .notBound }
-            if let vc = record.vc { try Self.checkContract(reservation, vc: vc, port: port) }
-            try addRTUs(record, port: port, reservation: reservation)
+            // The plan first: it validates the reservation (a message size
+            // of 0 has no cells per message to count) and says the batch.
+            let plan = try self.plan(reservation, for: record, port: port)
+            if let vc = record.vc { try Self.checkContract(plan, reservation, vc: vc, port: port) }
+            try addRTUs(record, port: port, reservation: reservation, plan: plan)
         }
     }
 
@@ -386,10 +399,12 @@ public final class Node: @unchecked Sendable {
     /// "NI demux"; the socket's RTU checks addresses and ports and counts
     /// what is not its own), and the socket's datagrams to the VC's peer
     /// travel on it. Refused when the interface is not ATM, the VC is not
-    /// one of its PVCs or is bound to another socket, a connected socket's
-    /// peer is not the VC's, or the reservation needs more cells/s than the
-    /// VC's contract carries (PCR of CBR, SCR of VBR, the cap of UBR).
-    /// Closing the socket unbinds the VC.
+    /// one of its PVCs, is its peer's default VC (`vcIsDefault`: it carries
+    /// the peer's ARP-resolved traffic, ICMP and unbound sockets, which the
+    /// demux would hand this socket), or is bound to another socket, a
+    /// connected socket's peer is not the VC's, or the reservation needs
+    /// more cells/s than the VC's contract carries (PCR of CBR, SCR of VBR,
+    /// the cap of UBR). Closing the socket unbinds the VC.
     public func bindVC(_ socket: UDPSocket, to channel: ATMVirtualChannel) throws(NodeError) {
         try control.withLock { (s: inout ControlState) throws(NodeError) in
             guard let record = s.sockets[socket.id] else { throw .closed }
@@ -399,13 +414,14 @@ public final class Node: @unchecked Sendable {
             guard let vc = table.index(of: channel) else {
                 throw .noSuchVC(channel, interface: port.name, configured: table.pvcs.map(\.channel))
             }
+            guard table[vc].dedicated else { throw .vcIsDefault(channel, peer: table[vc].peer) }
             if let holder = port.vcHolders[vc], holder != socket.id {
                 throw .vcInUse(channel, socket: s.sockets[holder]?.socket.name ?? "#\(holder)")
             }
             if let remote = socket.remote, remote.address != table[vc].peer {
                 throw .vcPeerMismatch(channel, vcPeer: table[vc].peer, socketPeer: remote.address)
             }
-            if let r = socket.reservation { try Self.checkContract(r, vc: vc, port: port) }
+            if let r = socket.reservation, let plan = socket.plan { try Self.checkContract(plan, r, vc: vc, port: port) }
             if let old = record.vc, old != vc { unbindVC(record, port: port) }
             port.vcHolders[vc] = socket.id
             record.vc = vc
@@ -430,9 +446,14 @@ public final class Node: @unchecked Sendable {
         push(.unbindVC(source: atm.table[vc].channel.syntheticHardwareAddress, localPort: local.port), to: port)
     }
 
-    /// Whether `reservation`'s messages, in AAL5 cells, fit the contract of
-    /// VC `vc` of `port`. UBR without a cap promises nothing and is not checked.
-    private static func checkContract(_ reservation: UDPReservation, vc: Int, port: Port) throws(NodeError) {
+    /// Whether the cells `plan` lets the socket send fit the contract of VC
+    /// `vc` of `port`: its output RTU sends up to `plan.batch` messages a
+    /// period (pacing bounds its bytes, not its messages: smaller messages
+    /// come as many as the batch), each of at most `reservation.messageSize`
+    /// bytes, so at most batch / period × the AAL5 cells of the largest
+    /// message. UBR without a cap promises nothing and is not checked.
+    private static func checkContract(_ plan: UDPRTUPlan, _ reservation: UDPReservation, vc: Int,
+                                      port: Port) throws(NodeError) {
         guard let pvc = port.atm?.table[vc] else { return }
         let contract = pvc.contract
         let allowed: Int?
@@ -441,7 +462,7 @@ public final class Node: @unchecked Sendable {
         case .vbr: allowed = contract.sustainableCellRate
         }
         guard let allowed else { return }
-        let messages = Double(reservation.bitsPerSecond) / (8 * Double(reservation.messageSize))
+        let messages = Double(plan.batch) * 1e9 / Double(plan.period)
         let needed = pvc.cellRate(messagesPerSecond: messages, payload: reservation.messageSize,
                                   mtu: port.interface.configuration.mtu)
         guard needed <= allowed else {
@@ -449,21 +470,28 @@ public final class Node: @unchecked Sendable {
         }
     }
 
+    /// The RTUs `reservation` becomes for `record`'s socket on `port`, or why
+    /// it cannot be had (a reservation needing more than a whole core is an
+    /// admission refusal, with what would fit instead).
+    private func plan(_ reservation: UDPReservation, for record: SocketRecord, port: Port) throws(NodeError) -> UDPRTUPlan {
+        let socket = record.socket
+        do throws(ReservationError) {
+            return try UDPRTUPlan.make(reservation, name: socket.name, owner: socket.name, calibration: calibration)
+        } catch {
+            guard case .exceedsCore = error else { throw .reservation(error.description) }
+            let replacing = [record.input, record.output].compactMap { $0?.id }
+            throw .admissionRefused(error.description + fitting(reservation, core: port.core, replacing: replacing))
+        }
+    }
+
     /// Adds the socket's new input and output RTUs, then removes the old ones.
-    private func addRTUs(_ record: SocketRecord, port: Port, reservation: UDPReservation?) throws(NodeError) {
+    /// `plan` is `reservation`'s (`plan(_:for:port:)`), nil for best effort.
+    private func addRTUs(_ record: SocketRecord, port: Port, reservation: UDPReservation?,
+                         plan: UDPRTUPlan?) throws(NodeError) {
         let socket = record.socket
         let layer = port.udp
-        var plan: UDPRTUPlan?
         let oldInput = record.input, oldOutput = record.output
         let replacing = [oldInput, oldOutput].compactMap { $0?.id }
-        if let reservation {
-            do throws(ReservationError) {
-                plan = try UDPRTUPlan.make(reservation, name: socket.name, owner: socket.name, calibration: calibration)
-            } catch {
-                guard case .exceedsCore = error else { throw .reservation(error.description) }
-                throw .admissionRefused(error.description + fitting(reservation, core: port.core, replacing: replacing))
-            }
-        }
         let input: RTUHandle, output: RTUHandle
         if let plan, configuration.reservationsEnabled {
             do { input = try runtime.add(plan.input, body: UDPInputUpcall(layer: layer, socket: socket), on: .core(port.core)) } catch {

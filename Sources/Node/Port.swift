@@ -72,6 +72,11 @@ public final class Port {
     let atm: (any ATMPortAdaptor)?
     /// Releases `NAME.atm`.
     var atmTrigger: RTUTrigger?
+    /// Core side: when `NAME.timer` is next released (`UInt64.max` until it
+    /// first ran); `NAME.atm` leaves cells due after it to the timer.
+    var timerNextRelease = UInt64.max
+    /// `NAME.atm`'s minimum inter-release time (`NodeConfiguration.atmPeriod`).
+    var atmPeriod: UInt64 = 0
     /// Releases `NAME.link` (besides its descriptor).
     var linkTrigger: RTUTrigger?
     /// The adaptor's counters for the control thread (nil on an Ethernet port).
@@ -94,7 +99,7 @@ public final class Port {
         udp = UDPLayer(interface: interface, demux: demux)
         receiveBatch = FrameBatch(capacity: 64)
         interface.transport = udp
-        udp.flush = { [unowned self] in self.flush() }
+        udp.flush = { [unowned self] now in self.flush(now: now) }
         interface.neighbourObserver = { [unowned self] address, mac in self.report(.neighbour(address, mac)) }
         interface.addressConflictObserver = { [unowned self] mac in self.report(.addressConflict(mac)) }
         interface.echoReplyObserver = { [unowned self] source, _, sequence, length, now in
@@ -117,29 +122,29 @@ public final class Port {
     }
 
     /// Hands queued frames to the device (frames it cannot take now stay
-    /// queued; the timer RTU retries). An ATM adaptor is first brought to the
-    /// present (packets queue on their VC at the time they come; the caller
-    /// may be the UDP layer, which has no `now`), and `NAME.atm` is released
-    /// to send their cells.
+    /// queued; the timer RTU retries). An ATM adaptor is first brought to
+    /// `now` (packets queue on their VC at the time they come), and
+    /// `NAME.atm` is released when their cells are due.
     @inline(__always)
-    func flush() {
+    func flush(now: Instant) {
         let queue = interface.transmitQueue
         guard !queue.isEmpty else { return }
-        if atm != nil { pollATM(now: UInt64(rtu_sched_monotonic_ns())) }
+        let t = UInt64(now.nanoseconds)
+        if atm != nil { pollATM(now: t) }
         do { _ = try device.transmit(queue, pool: interface.pool) } catch {
             deviceErrors.increment()
             transmitDropped.increment(by: UInt64(queue.count))
             queue.releaseAll(to: interface.pool)
         }
         if let atm {
-            if atm.nextTransmitDeadline != .max { atmTrigger?.signal() }
+            releaseATMIfDue(atm, now: t)
             // ARP answered by the adaptor: no descriptor wakes `NAME.link` for it.
             if atm.framesReady > 0 { linkTrigger?.signal() }
         }
     }
 
-    /// Applies pending table commands (on the core).
-    func applyCommands() {
+    /// Applies pending table commands (on the core, at `now`).
+    func applyCommands(now: Instant) {
         while let command = commands.pop() {
             switch command {
             case let .install(socket, key, local):
@@ -154,11 +159,10 @@ public final class Port {
                 demux.remove(key)
                 udp.uninstall(socket)
             case let .echoRequest(to, identifier, sequence, length):
-                if !interface.sendEchoRequest(to: to, identifier: identifier, sequence: sequence, dataLength: length,
-                                              now: Instant(nanoseconds: UInt64(rtu_sched_monotonic_ns()))) {
+                if !interface.sendEchoRequest(to: to, identifier: identifier, sequence: sequence, dataLength: length, now: now) {
                     report(.echoRequestFailed(to: to))
                 }
-                flush()
+                flush(now: now)
             case let .bindVC(socket, vc, source, localPort):
                 try? demux.bindLinkSource(source, to: socket.channel)   // the control side checked it
                 atm?.bindTransmit(localPort: localPort, vc: vc)
@@ -214,8 +218,8 @@ final class StackUpcall: Upcall {
     }
 
     override func run(context: inout UpcallContext) -> UpcallOutcome {
-        if appliesCommands { port.applyCommands() }
         let now = context.instant
+        if appliesCommands { port.applyCommands(now: now) }
         let iface = port.interface
         var n = 0
         while n < context.batch, let frame = channel.pop() {
@@ -224,23 +228,28 @@ final class StackUpcall: Upcall {
             n += 1
             if n & 7 == 0 && context.shouldYield { break }
         }
-        port.flush()
+        port.flush(now: now)
         return channel.isEmpty ? .done : .moreWork
     }
 }
 
 /// `NAME.timer`: ARP retries and ageing, reassembly timeouts, and frames the
-/// device refused earlier.
+/// device refused earlier; on an ATM port also the adaptor's reassembly
+/// timers, the cells `NAME.atm` left to it (ATMPort.swift) and the counters.
 final class TimerUpcall: Upcall {
     unowned let port: Port
+    let period: Nanoseconds
 
-    init(port: Port) { self.port = port }
+    init(port: Port, period: Nanoseconds) {
+        self.port = port
+        self.period = period
+    }
 
     override func run(context: inout UpcallContext) -> UpcallOutcome {
         _ = port.interface.poll(now: context.instant)
-        port.flush()
+        port.flush(now: context.instant)
         if let atm = port.atm {
-            // The reassembly timers, and the counters for the control thread.
+            port.timerNextRelease = UInt64(context.release + period)
             port.pollATM(now: UInt64(context.now))
             port.atmCounters?.publish(atm)
         }

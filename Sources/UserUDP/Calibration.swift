@@ -64,7 +64,7 @@ public enum UDPCalibrator {
             socket.coreLocal = SocketAddress(address: address.address, port: 9)
             let pool = pool
             let iface = interface
-            layer.flush = { iface.transmitQueue.releaseAll(to: pool) }
+            layer.flush = { _ in iface.transmitQueue.releaseAll(to: pool) }
             frame = .allocate(byteCount: 1514, alignment: 64)
             payload = .allocate(byteCount: 1472, alignment: 64)
             for i in 0..<1472 { payload[i] = UInt8(truncatingIfNeeded: i) }

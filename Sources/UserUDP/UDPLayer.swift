@@ -43,8 +43,11 @@ public final class UDPLayer: TransportHandler {
     public let interface: Interface
     public let demux: Demux
     public let counters = UDPCounters()
-    /// Hands the interface's transmit queue to the device (set by the owner).
-    public var flush: () -> Void = {}
+    /// Hands the interface's transmit queue to the device (set by the
+    /// owner), at the time `output` was given: the owner's device may run a
+    /// clock (an ATM adaptor's cells), and the layer's caller, an upcall,
+    /// reads none.
+    public var flush: (Instant) -> Void = { _ in }
     /// Installed sockets by channel id.
     private var sockets: [Int: UDPSocket] = [:]
 
@@ -232,10 +235,10 @@ public final class UDPLayer: TransportHandler {
             tx.consume()
             sent &+= 1
             if pacing != nil { socket.credit &-= Int64(bytes.count - 8) }
-            if interface.transmitQueue.capacity - interface.transmitQueue.count < 64 { flush() }
+            if interface.transmitQueue.capacity - interface.transmitQueue.count < 64 { flush(now) }
         }
         tx.releaseConsumed()
-        flush()
+        flush(now)
         return (sent, !socket.broken && !tx.isEmpty)
     }
 

@@ -130,7 +130,7 @@ socket.coreLocal = SocketAddress(address: addrB, port: 5000)
 try demux.insert(UDPEndpointKey(local: .any, localPort: 5000), channel: socket.channel)
 layer.install(socket)
 b.transport = layer
-layer.flush = { _ = try? linkB.transmit(b.transmitQueue, pool: poolB) }
+layer.flush = { _ in _ = try? linkB.transmit(b.transmitQueue, pool: poolB) }
 let appBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_536, alignment: 64)
 var appReceived = 0
 

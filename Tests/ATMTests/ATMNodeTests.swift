@@ -15,9 +15,11 @@ import Wire
 @Suite(.serialized) struct ATMNodeTests {
     static let vc100 = ATMVirtualChannel(vpi: 0, vci: 100)
     static let vc101 = ATMVirtualChannel(vpi: 0, vci: 101)
+    static let vc102 = ATMVirtualChannel(vpi: 0, vci: 102)
 
     /// Nodes a (198.18.0.1) and b (198.18.0.2): PVCs 0/32 (UBR, the default
-    /// VC) and 0/100 (CBR 20,000 cells/s, dedicated) between them, MTU 9180.
+    /// VC), 0/100 (CBR 20,000 cells/s, dedicated) and 0/102 (CBR 10 cells/s,
+    /// dedicated: cells 100 ms apart) between them, MTU 9180.
     final class Pair {
         let a: Node
         let b: Node
@@ -55,6 +57,7 @@ import Wire
             let adaptor = try ATMAdaptor(carrier: carrier, pvcs: [
                 ATMPermanentVC(channel: vc32, peer: peer),
                 ATMPermanentVC(channel: ATMNodeTests.vc100, peer: peer, contract: .cbr(pcr: 20_000), dedicated: true),
+                ATMPermanentVC(channel: ATMNodeTests.vc102, peer: peer, contract: .cbr(pcr: 10), dedicated: true),
             ], pool: pool, configuration: config)
             let ic = InterfaceConfiguration(name: name, hardwareAddress: carrier.hardwareAddress,
                                             address: IPv4Cidr(address: address, prefixLength: 24)!, mtu: 9180)
@@ -131,24 +134,91 @@ import Wire
         #expect(throws: NodeError.notBound) { try p.a.bindVC(unbound, to: Self.vc100) }
         let s = try Self.socket(p.a, addrA, 5000)
         let e1 = #expect(throws: NodeError.self) { try p.a.bindVC(s, to: Self.vc101) }
-        #expect(e1?.description == "VC 0/101 is not a PVC of interface atma (its PVCs: 0/32, 0/100); "
+        #expect(e1?.description == "VC 0/101 is not a PVC of interface atma (its PVCs: 0/32, 0/100, 0/102); "
             + "add it as an [[interface.pvc]] (both ends) and restart rtud, or use one of those")
+        // The default VC carries the peer's ARP, ICMP and unbound sockets: no socket takes it.
+        let e0 = #expect(throws: NodeError.self) { try p.a.bindVC(s, to: vc32) }
+        #expect(e0 == .vcIsDefault(vc32, peer: addrB))
+        #expect(e0?.description == "VC 0/32 is the default VC of 198.18.0.2 (the first PVC configured for it): it carries ARP, "
+            + "ICMP and every socket not bound to a VC, so no socket may take it; configure a second [[interface.pvc]] to "
+            + "198.18.0.2 (both ends, then restart rtud) and bind that one")
+        let demux = p.a.ports[0].demux
+        let entries = demux.count
+        #expect(p.a.vc(of: s) == nil)
         try p.a.bindVC(s, to: Self.vc100)
+        #expect(p.a.vc(of: s) == Self.vc100 && demux.count == entries + 1)
         try p.a.bindVC(s, to: Self.vc100)   // again: no change
+        #expect(p.a.vc(of: s) == Self.vc100 && demux.count == entries + 1)
         let other = try Self.socket(p.a, addrA, 5001)
         #expect(throws: NodeError.vcInUse(Self.vc100, socket: "s5000")) { try p.a.bindVC(other, to: Self.vc100) }
         // 1,000 messages/s of 22 cells: 22,000 cells/s over the PCR; the socket keeps what it had.
         let e2 = #expect(throws: NodeError.self) { try p.a.reserve(s, UDPReservation(bitsPerSecond: 8_000_000, messageSize: 1000)) }
         #expect(e2 == .vcContractExceeded(Self.vc100, needed: 22_000, allowed: 20_000, contract: "cbr pcr=20000"))
         #expect(s.reservation == nil)
-        let far = try Self.socket(p.a, addrA, 5002, to: SocketAddress(address: IPv4Address(198, 18, 0, 7), port: 9))
-        #expect(throws: NodeError.vcPeerMismatch(vc32, vcPeer: addrB, socketPeer: IPv4Address(198, 18, 0, 7))) {
-            try p.a.bindVC(far, to: vc32)
-        }
-        // Closing the holder frees the VC.
+        // Closing the holder frees the VC and its demux entries (other's endpoint is the one left).
         p.a.close(s)
+        #expect(demux.count == entries)
+        let far = try Self.socket(p.a, addrA, 5002, to: SocketAddress(address: IPv4Address(198, 18, 0, 7), port: 9))
+        #expect(throws: NodeError.vcPeerMismatch(Self.vc100, vcPeer: addrB, socketPeer: IPv4Address(198, 18, 0, 7))) {
+            try p.a.bindVC(far, to: Self.vc100)
+        }
         try p.a.bindVC(other, to: Self.vc100)
         #expect(p.a.vc(of: other) == Self.vc100)
+    }
+
+    /// The output RTU sends up to its batch, ⌈R·T/(8·S)⌉ messages, every
+    /// period (pacing bounds bytes: small messages come as many as that), so
+    /// the contract is checked against batch / period, not R / (8·S); and a
+    /// reservation the plan refuses is refused as such before any cell is counted.
+    @Test func theContractCountsTheBatchThePeriodMaySend() throws {
+        let p = try Pair()
+        let s = try Self.socket(p.a, addrA, 5000, vc: Self.vc100)
+        // 7,200,001 bit/s of 1000-byte messages every 10 ms: 900.0001 messages/s
+        // (19,801 cells/s) on average, but a batch of ⌈9.00000125⌉ = 10: 1,000 × 22 cells.
+        let over = UDPReservation(bitsPerSecond: 7_200_001, messageSize: 1000, period: 10_000_000)
+        let e = #expect(throws: NodeError.self) { try p.a.reserve(s, over) }
+        #expect(e == .vcContractExceeded(Self.vc100, needed: 22_000, allowed: 20_000, contract: "cbr pcr=20000"))
+        // A batch of 9: 19,800 cells/s.
+        try p.a.reserve(s, UDPReservation(bitsPerSecond: 7_200_000, messageSize: 1000, period: 10_000_000))
+        #expect(s.plan?.batch == 9)
+        let zero = #expect(throws: NodeError.self) { try p.a.reserve(s, UDPReservation(bitsPerSecond: 1000, messageSize: 0)) }
+        #expect(zero == .reservation("invalid reservation: message size 0 is outside 1…65507 bytes"))
+        #expect(s.plan?.batch == 9)
+        // Binding a reserved socket counts its batch the same way.
+        p.a.close(s)
+        let t = try Self.socket(p.a, addrA, 5001, reserve: over)
+        #expect(throws: NodeError.vcContractExceeded(Self.vc100, needed: 22_000, allowed: 20_000, contract: "cbr pcr=20000")) {
+            try p.a.bindVC(t, to: Self.vc100)
+        }
+        #expect(p.a.vc(of: t) == nil)
+    }
+
+    /// `NAME.atm` releases itself while cells are due within its period or
+    /// before `NAME.timer` runs again; cells further off are the timer's.
+    /// On 0/102 (10 cells/s) three one-cell datagrams leave 100 ms apart:
+    /// the timer brings each, and `NAME.atm` runs around each cell, not
+    /// every 400 µs while they wait (about 500 times in 200 ms).
+    @Test func cellsFarApartLeaveTheATMRTUToTheTimer() throws {
+        let p = try Pair()
+        let sa = try Self.socket(p.a, addrA, 7000, to: SocketAddress(address: addrB, port: 7000), vc: Self.vc102)
+        let sb = try Self.socket(p.b, addrB, 7000, vc: Self.vc102)
+        let atm = try #require(p.a.runtime.entries().first { $0.stats.name == "atma.atm" }?.id)
+        func runs() -> UInt64 {
+            let s = p.a.runtime.statistics(atm)
+            return (s?.invocations ?? 0) + (s?.bestEffortInvocations ?? 0)
+        }
+        let before = runs()
+        // 4 bytes: 20 (IP) + 8 (UDP) + 4 + 8 (LLC/SNAP) + 8 (AAL5 trailer) = 48, one cell.
+        let payload: [UInt8] = [1, 2, 3, 4]
+        for _ in 0 ..< 3 { try payload.withUnsafeBytes { try sa.send($0, timeout: 1_000_000_000) } }
+        let into = UnsafeMutableRawBufferPointer.allocate(byteCount: 64, alignment: 16)
+        defer { into.deallocate() }
+        for i in 0 ..< 3 {
+            let got = try sb.receive(into: into, timeout: 5_000_000_000)
+            #expect(got?.length == 4, "datagram \(i)")
+        }
+        let atmRuns = runs() - before
+        #expect(atmRuns < 150, "NAME.atm ran \(atmRuns) times while three cells 100 ms apart went out")
     }
 
     @Test func anEthernetPortHasNoVCs() throws {

@@ -261,3 +261,32 @@ final class InputCheckTests: XCTestCase {
         XCTAssertNil(try s.receive(into: buffer))
     }
 }
+
+/// The layer's output hands its frames to the owner's flush with the time
+/// it was given (an upcall's `now`), so the owner's device, an ATM adaptor
+/// running a cell clock, needs no clock read of its own on the core.
+final class OutputFlushTests: XCTestCase {
+    func testOutputFlushesWithItsOwnNow() throws {
+        let pool = try BufferPool(slotSize: 2048, count: 64)
+        let address = IPv4Cidr(address: IPv4Address(198, 18, 254, 1), prefixLength: 24)!
+        let interface = Interface(configuration: InterfaceConfiguration(
+            name: "flush", hardwareAddress: EthernetAddress(rawValue: 0x02_00_00_00_00_01), address: address), pool: pool)
+        let demux = Demux(hardwareAddress: interface.hardwareAddress, stackChannel: FrameChannel(id: -1, capacity: 4),
+                          fragmentChannel: FrameChannel(id: -2, capacity: 4), maxEndpoints: 4)
+        let layer = UDPLayer(interface: interface, demux: demux)
+        let socket = try UDPSocket(id: 0, name: "flush", channelCapacity: 8, ringCapacity: 1 << 16, handler: nil)
+        socket.coreLocal = SocketAddress(address: address.address, port: 9)
+        var flushed: [Instant] = []
+        layer.flush = { now in
+            flushed.append(now)
+            interface.transmitQueue.releaseAll(to: pool)
+        }
+        let payload = [UInt8](repeating: 7, count: 100)
+        let to = SocketAddress(address: address.directedBroadcast!, port: 9)
+        for _ in 0 ..< 3 { try payload.withUnsafeBytes { try socket.send($0, to: to) } }
+        let now = Instant(nanoseconds: 123_456_789)
+        XCTAssertEqual(layer.output(socket, limit: 8, now: now, pacing: nil).sent, 3)
+        XCTAssertFalse(flushed.isEmpty)
+        XCTAssertTrue(flushed.allSatisfy { $0 == now }, "\(flushed)")
+    }
+}
