@@ -62,11 +62,16 @@ rtu_socket *rtu_open(rtu_client *client, const char *bind, const char *connect, 
                      uint32_t message_size, uint64_t period_ns, char *err, size_t errlen);
 
 /* As rtu_open, on the ATM PVC vpi/vci of the interface that holds `bind`
- * (link = "atm"): the socket's datagrams travel on that VC both ways. The
- * daemon refuses (NULL, with the reason in err) when the interface is not
- * ATM, the VC is not one of its PVCs or already has a socket, a connected
- * peer is not the VC's, or the reservation exceeds the VC's contract in
- * cells/s (PCR of a CBR VC, SCR of a VBR one). */
+ * (link = "atm"): the socket's datagrams travel on that VC both ways. Needs
+ * a privileged client (root or [limits] privileged_group). The daemon
+ * refuses (NULL, with the reason in err) when the client is not privileged,
+ * the interface is not ATM, the VC is not one of its PVCs, is its peer's
+ * default VC (the first configured for it, which carries ARP, ICMP and
+ * unbound sockets) or already has a socket, a connected peer is not the
+ * VC's, or the reservation exceeds the VC's contract in cells/s (PCR of a
+ * CBR VC, SCR of a VBR one, the PCR cap of a UBR one that has it), counting
+ * ceil(rate * period / (8 * message_size)) messages a period of message_size
+ * bytes each. VCI 0..31 are reserved: no PVC has one. */
 rtu_socket *rtu_open_vc(rtu_client *client, const char *bind, const char *connect, uint64_t rate_bps,
                         uint32_t message_size, uint64_t period_ns, uint32_t vpi, uint32_t vci,
                         char *err, size_t errlen);

@@ -116,7 +116,8 @@ struct SocketCommand: ParsableCommand {
             if let r = rate, BitRate(r) == nil { throw ValidationError("--rate \(r): expected a rate like 40Mbit, 2.5M, 800kbit") }
             if let p = period, ConfigDuration(p) == nil { throw ValidationError("--period \(p): expected a duration like 10ms, 500us") }
             if let s = messageSize, !(1...65_507).contains(s) { throw ValidationError("--message-size \(s): 1 to 65507 bytes") }
-            if let v = vc, ATMVirtualChannel(text: v) == nil {
+            // VCI 0..31 parse (the cell header's width) but are reserved: no PVC has one.
+            if let v = vc, ATMVirtualChannel(text: v).map({ $0.isReserved }) ?? true {
                 throw ValidationError("--vc \(v): expected VPI/VCI, e.g. 0/100 (VPI 0-255, VCI 32-65535)")
             }
         }

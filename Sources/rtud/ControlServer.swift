@@ -375,6 +375,14 @@ final class ControlServer {
             guard spec.bind.port == 0 || spec.bind.port >= 1024 else {
                 throw Refusal(.permissionDenied, "port \(spec.bind.port) is privileged (below 1024): needs root or group \(limits.privilegedGroup ?? "root")")
             }
+            // A dedicated VC is a reservation on the line that the
+            // administrator configured (a CBR VC's PCR is held whether used
+            // or not), and one socket holds it whole: like a reservation
+            // beyond user_reservation_limit, only a privileged client takes one.
+            if let vc = spec.vc {
+                throw Refusal(.permissionDenied, "binding a socket to VC \(vc) needs root or group \(limits.privilegedGroup ?? "root") "
+                              + "([limits] privileged_group): a dedicated VC is a reservation of the line")
+            }
             if let r = spec.reserve {
                 let held = sockets.values.filter { $0.ownerUID == owner }.compactMap { $0.spec.reserve?.rateBitsPerSecond }.reduce(0, +)
                 guard held + r.rateBitsPerSecond <= limits.userReservationLimit.bitsPerSecond else {
@@ -434,6 +442,7 @@ final class ControlServer {
         case .tooManySockets, .noEphemeralPort: return Refusal(.limitExceeded, error.description)
         case .notATM, .vcPeerMismatch: return Refusal(.invalidArgument, error.description)
         case .noSuchVC: return Refusal(.notFound, error.description)
+        case .vcIsDefault: return Refusal(.invalidArgument, error.description)
         case .vcInUse: return Refusal(.addressInUse, error.description)
         case .vcContractExceeded: return Refusal(.admissionRefused, error.description)
         default: return Refusal(.internalError, error.description)

@@ -173,7 +173,6 @@ final class Daemon {
         configuration.mtu = spec.mtu
         configuration.cellsPerFrame = config.atm.cellsPerFrame
         configuration.frameHold = frameHold
-        var peers: Set<IPv4Address> = []
         let pvcs = spec.pvcs.map { p in
             let contract: ATMTrafficContract = switch p.category {
             case .cbr: .cbr(pcr: p.pcr ?? 0)
@@ -182,7 +181,7 @@ final class Daemon {
             }
             let encapsulation: ATMEncapsulation = p.encapsulation == .llcSNAP ? .llcSNAP : .vcMultiplexed(.ipv4)
             return ATMPermanentVC(channel: p.channel, peer: p.peer, contract: contract, encapsulation: encapsulation,
-                                  dedicated: !peers.insert(p.peer).inserted)
+                                  dedicated: !spec.isDefaultVC(p.channel))
         }
         // The adaptor keeps carrier frames in the pool's slots.
         guard carrier.maximumFrameLength <= pool.slotSize - pool.headroom else {
@@ -279,11 +278,12 @@ final class Daemon {
         }
         log.level = report.effective.daemon.logLevel
         server.limits = report.effective.limits
+        // Every socket that goes or changes is closed before any is made, so
+        // one may take the port or VC another gives up (two sockets swapping
+        // VCs); then the changed ones are made, then the added ones.
         for gone in report.sockets.removed { server.undeclare(gone.name) }
-        for (old, new) in report.sockets.changed {
-            server.undeclare(old.name)
-            server.declare(new)
-        }
+        for (old, _) in report.sockets.changed { server.undeclare(old.name) }
+        for (_, new) in report.sockets.changed { server.declare(new) }
         for added in report.sockets.added { server.declare(added) }
         config = report.effective
         for line in report.logLines { log.info("SIGHUP: \(line)") }

@@ -7,15 +7,19 @@ import Wire
 
 /// Two rtud over the emulated 155 Mbps ATM link (issue 6, item 4): each in
 /// its own namespace on its end of a veth (AF_PACKET), link = "atm", with
-/// two PVCs to the other — 0/100 CBR (listed first: the peer's default VC,
-/// so ping and ARP take it) and 0/101 UBR (dedicated). Each pings the other
-/// once it is up (`--probe`): B starts, then A probing B, then B again
-/// probing A. `close()` (always deferred) stops both and deletes the namespaces.
+/// three PVCs to the other — 0/100 UBR (listed first: the peer's default
+/// VC, so ping, ARP and unbound sockets take it; no socket may bind it),
+/// 0/101 CBR and 0/102 UBR (dedicated: for sockets to bind). Each pings the
+/// other once it is up (`--probe`): B starts, then A probing B, then B
+/// again probing A. The control sockets are open to every user (mode 0o666)
+/// so an unprivileged one can be refused a VC. `close()` (always deferred)
+/// stops both and deletes the namespaces.
 final class ATMTopology {
     static let addressA = "198.18.0.1"
     static let addressB = "198.18.0.2"
-    static let cbr = ATMVirtualChannel(vpi: 0, vci: 100)
-    static let ubr = ATMVirtualChannel(vpi: 0, vci: 101)
+    static let defaultVC = ATMVirtualChannel(vpi: 0, vci: 100)
+    static let cbr = ATMVirtualChannel(vpi: 0, vci: 101)
+    static let ubr = ATMVirtualChannel(vpi: 0, vci: 102)
     /// 100,000 cells/s: 16 Mbit/s of 1000-byte messages is 2,000/s × 22 cells = 44,000 cells/s.
     static let pcr = 100_000
 
@@ -65,6 +69,7 @@ final class ATMTopology {
             rt_cores = [\(core)]
             pcap = "\(dir)/cells.pcap"
             pcap_pdu = "\(dir)/pdu.pcap"
+            control_socket_mode = 0o666
 
             [[interface]]
             name = "atm0"
@@ -72,6 +77,11 @@ final class ATMTopology {
             device = "\(device)"
             address = "\(address)/24"
             link = "atm"
+
+            [[interface.pvc]]
+            vc = "\(defaultVC)"
+            peer = "\(peer)"
+            category = "ubr"
 
             [[interface.pvc]]
             vc = "\(cbr)"
@@ -102,9 +112,18 @@ final class ATMTopology {
         hostB.close()
     }
 
-    /// rtuctl against `rtud` (in its namespace, with its control socket).
-    func ctl(_ rtud: RtudProcess, on ns: Namespace, _ args: [String]) throws -> Harness.Output {
-        try ns.exec([Harness.builtBinary("rtuctl")] + args + ["--control", rtud.controlPath])
+    /// rtuctl against `rtud` (in its namespace, with its control socket);
+    /// as user nobody (uid 65534, no groups) when `unprivileged`.
+    func ctl(_ rtud: RtudProcess, on ns: Namespace, _ args: [String], unprivileged: Bool = false) throws -> Harness.Output {
+        let user = unprivileged ? ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] : []
+        return try ns.exec(user + [Harness.builtBinary("rtuctl")] + args + ["--control", rtud.controlPath])
+    }
+
+    /// `rtuctl socket list --json` of `rtud`: each socket's fields by its name.
+    func socketList(_ rtud: RtudProcess, on ns: Namespace) throws -> [String: [String: Any]] {
+        let r = try ctl(rtud, on: ns, ["socket", "list", "--json"])
+        let all = (try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8))) as? [[String: Any]] ?? []
+        return Dictionary(all.compactMap { s in (s["name"] as? String).map { ($0, s) } }, uniquingKeysWith: { a, _ in a })
     }
 
     /// `rtuctl stats --json` of `rtud`: the interface's counters.
@@ -165,25 +184,55 @@ final class ATMTopology {
         let b = try RTUClient(controlPath: t.rtudB.controlPath, client: "atm-test-b")
         let addrA = IPv4Address(ATMTopology.addressA)!, addrB = IPv4Address(ATMTopology.addressB)!
         func at(_ address: IPv4Address, _ port: UInt16) -> SocketAddress { SocketAddress(address: address, port: port) }
+        let rtusB = try Set(b.rtus().map(\.name))
 
-        // What cannot be had is refused with the reason (while both VCs are free).
+        // What cannot be had is refused with the reason (while the VCs are free),
+        // and leaves nothing behind: the same port (and VC) opens right after.
         func refusal(_ body: () throws -> RTUSocket) -> RTUClientError? {
             do { _ = try body(); return nil } catch let e as RTUClientError { return e } catch { return nil }
         }
-        let notPVC = refusal { try a.openSocket(bind: at(addrA, 7000), vc: ATMVirtualChannel(vpi: 0, vci: 102)) }
-        #expect(notPVC.map { "\($0)" }?.contains("VC 0/102 is not a PVC of interface atm0 (its PVCs: 0/100, 0/101)") == true,
+        let notPVC = refusal { try a.openSocket(bind: at(addrA, 7000), vc: ATMVirtualChannel(vpi: 0, vci: 103)) }
+        #expect(notPVC.map { "\($0)" }?.contains("VC 0/103 is not a PVC of interface atm0 (its PVCs: 0/100, 0/101, 0/102)") == true,
                 "\(String(describing: notPVC))")
+        let onDefault = refusal { try a.openSocket(bind: at(addrA, 7002), vc: ATMTopology.defaultVC) }
+        #expect(onDefault == .refused(.invalidArgument, "VC 0/100 is the default VC of 198.18.0.2 (the first PVC configured for it): "
+                    + "it carries ARP, ICMP and every socket not bound to a VC, so no socket may take it; configure a second "
+                    + "[[interface.pvc]] to 198.18.0.2 (both ends, then restart rtud) and bind that one"),
+                "\(String(describing: onDefault))")
         // 40 Mbit/s of 1000-byte messages: 5,000/s × 22 cells = 110,000 cells/s, over the CBR VC's PCR…
         let heavy = ReservationSpec(rateBitsPerSecond: 40_000_000, messageSize: 1000, periodNanoseconds: 10_000_000)
         let overPCR = refusal { try b.openSocket(bind: at(addrB, 7003), reserve: heavy, vc: ATMTopology.cbr) }
-        #expect(overPCR == .refused(.admissionRefused, "the reservation needs 110000 cells/s (AAL5 cells of its messages) but VC 0/100 "
+        #expect(overPCR == .refused(.admissionRefused, "the reservation needs 110000 cells/s (AAL5 cells of its messages) but VC 0/101 "
                     + "(cbr pcr=100000) carries 100000; lower the rate or choose a VC with a larger contract"),
                 "\(String(describing: overPCR))")
+        #expect(try Set(b.rtus().map(\.name)) == rtusB, "the refused socket's RTUs are gone")
+        let light = ReservationSpec(rateBitsPerSecond: 8_000_000, messageSize: 1000, periodNanoseconds: 10_000_000)
+        try b.openSocket(bind: at(addrB, 7003), reserve: light, vc: ATMTopology.cbr).close()
         // …while a UBR VC without a cap promises nothing and is not checked.
         let onUBR = try b.openSocket(bind: at(addrB, 7004), reserve: heavy, vc: ATMTopology.ubr)
         onUBR.close()
 
+        // A dedicated VC is a reservation of the line: an unprivileged user
+        // gets a socket, but not one on a VC.
+        let user = try t.ctl(t.rtudA, on: t.hostA, ["socket", "create", "mine", "--bind", "\(ATMTopology.addressA):7400",
+                                                    "--vc", "\(ATMTopology.ubr)"], unprivileged: true)
+        #expect(user.status == 1 && user.stderr.contains("binding a socket to VC 0/102 needs root or group root ([limits] "
+                    + "privileged_group): a dedicated VC is a reservation of the line"), "\(user.stderr)")
+        let plain = try t.ctl(t.rtudA, on: t.hostA, ["socket", "create", "mine", "--bind", "\(ATMTopology.addressA):7400"],
+                              unprivileged: true)
+        #expect(plain.ok, "\(plain.stderr)")
+        #expect(try int(t.socketList(t.rtudA, on: t.hostA)["mine"] ?? [:], "owner_uid") == 65534)
+        #expect(try t.ctl(t.rtudA, on: t.hostA, ["socket", "delete", "mine"]).ok)
+
+        // A C client opens a socket on 0/101 and exits without closing it:
+        // its connection's end releases the socket and the VC.
         try Self.cClientOpensOnAVC(controlPath: t.rtudA.controlPath)
+        var held: [String] = []
+        let released = try Harness.waitUntil(5) {
+            held = try a.sockets().filter { $0.vc != nil }.map(\.name)
+            return held.isEmpty
+        }
+        #expect(released, "sockets on VCs after their client exited: \(held)")
 
         // A reserved socket pair on the CBR VC, a best-effort pair on the UBR VC.
         let reservation = ReservationSpec(rateBitsPerSecond: 16_000_000, messageSize: 1000, periodNanoseconds: 10_000_000)
@@ -192,8 +241,13 @@ final class ATMTopology {
         let ua = try a.openSocket(bind: at(addrA, 6000), connect: at(addrB, 6000), vc: ATMTopology.ubr)
         let ub = try b.openSocket(bind: at(addrB, 6000), connect: at(addrA, 6000), vc: ATMTopology.ubr)
         let taken = refusal { try a.openSocket(bind: at(addrA, 7001), vc: ATMTopology.cbr) }
-        #expect(taken == .refused(.addressInUse, "VC 0/100 is already bound to socket \(ra.name); delete that socket or choose another VC"),
+        #expect(taken == .refused(.addressInUse, "VC 0/101 is already bound to socket \(ra.name); delete that socket or choose another VC"),
                 "\(String(describing: taken))")
+        try a.openSocket(bind: at(addrA, 7001)).close()
+        // Sockets on no VC, to and from the same peer: their datagrams take the
+        // default VC and reach them, the bound VCs notwithstanding.
+        let pa = try a.openSocket(bind: at(addrA, 8000), connect: at(addrB, 8000))
+        let pb = try b.openSocket(bind: at(addrB, 8000), connect: at(addrA, 8000))
 
         // Round trips of one small datagram over the UBR VC (reported, not asserted: TESTING.md).
         var rtts: [Double] = []
@@ -207,7 +261,7 @@ final class ATMTopology {
         }
         rtts.sort()
         if !rtts.isEmpty {
-            print("ATM UDP round trip over 0/101 (RTUClient to RTUClient, \(rtts.count)): p50 \(rtts[rtts.count / 2]) ms, "
+            print("ATM UDP round trip over 0/102 (RTUClient to RTUClient, \(rtts.count)): p50 \(rtts[rtts.count / 2]) ms, "
                   + "p99 \(rtts[rtts.count * 99 / 100]) ms, max \(rtts.last!) ms")
         }
 
@@ -219,15 +273,18 @@ final class ATMTopology {
         #expect(try Self.exchange(rb, ra, sizes: sizes) == sizes.count)
         #expect(try Self.exchange(ua, ub, sizes: sizes) == sizes.count)
         #expect(try Self.exchange(ub, ua, sizes: sizes) == sizes.count)
+        let unbound = Array(sizes.prefix(300))
+        #expect(try Self.exchange(pa, pb, sizes: unbound) == unbound.count)
+        #expect(try Self.exchange(pb, pa, sizes: unbound) == unbound.count)
 
         // rtuctl shows the sockets' VCs and the ATM counters.
-        let listed = try t.ctl(t.rtudA, on: t.hostA, ["socket", "list", "--json"])
-        let sockets = (try? JSONSerialization.jsonObject(with: Data(listed.stdout.utf8))) as? [[String: Any]] ?? []
-        #expect(Set(sockets.compactMap { $0["vc"] as? String }) == ["0/100", "0/101"], "\(listed.stdout)")
-        let cli = try t.ctl(t.rtudB, on: t.hostB, ["socket", "create", "clash", "--bind", "\(ATMTopology.addressB):7100", "--vc", "0/101"])
-        #expect(cli.status == 1 && cli.stderr.contains("VC 0/101 is already bound to socket"), "\(cli.stderr)")
+        let listed = try t.socketList(t.rtudA, on: t.hostA)
+        #expect(Set(listed.values.compactMap { $0["vc"] as? String }) == ["0/101", "0/102"], "\(listed)")
+        let cli = try t.ctl(t.rtudB, on: t.hostB, ["socket", "create", "clash", "--bind", "\(ATMTopology.addressB):7100", "--vc", "0/102"])
+        #expect(cli.status == 1 && cli.stderr.contains("VC 0/102 is already bound to socket"), "\(cli.stderr)")
+        // A reserved VCI is no PVC anywhere: rtuctl says so without asking rtud.
         let bad = try t.ctl(t.rtudB, on: t.hostB, ["socket", "create", "bad", "--bind", "\(ATMTopology.addressB):7101", "--vc", "0/31"])
-        #expect(bad.status == 1 && bad.stderr.contains("VC 0/31 is not a PVC of interface atm0"), "\(bad.stderr)")
+        #expect(!bad.ok && bad.stderr.contains("--vc 0/31: expected VPI/VCI, e.g. 0/100 (VPI 0-255, VCI 32-65535)"), "\(bad.stderr)")
         for (rtud, ns) in [(t.rtudA, t.hostA), (t.rtudB, t.hostB)] {
             let c = try t.interfaceCounters(rtud, on: ns)
             #expect(int(c, "demux_to_sockets_by_vc") == 2 * sizes.count + rtts.count, "\(c)")
@@ -236,18 +293,51 @@ final class ATMTopology {
             #expect(drops.isEmpty, "\(drops)")
         }
 
-        // Closing a socket unbinds its VC: another may take it.
+        // Closing a socket unbinds its VC: another pair takes it and talks on it.
         ua.close()
-        let again = try a.openSocket(bind: at(addrA, 6001), vc: ATMTopology.ubr)
-        again.close()
-        ra.close(); rb.close(); ub.close()
+        ub.close()
+        let ua2 = try a.openSocket(bind: at(addrA, 6001), connect: at(addrB, 6001), vc: ATMTopology.ubr)
+        let ub2 = try b.openSocket(bind: at(addrB, 6001), connect: at(addrA, 6001), vc: ATMTopology.ubr)
+        let again = Array(sizes.prefix(200))
+        #expect(try Self.exchange(ua2, ub2, sizes: again) == again.count)
+        #expect(try Self.exchange(ub2, ua2, sizes: again) == again.count)
+        let byVC = try int(t.interfaceCounters(t.rtudB, on: t.hostB), "demux_to_sockets_by_vc")
+        #expect(byVC == 2 * sizes.count + rtts.count + again.count)
+        for s in [ua2, ub2, ra, rb, pa, pb] { s.close() }
 
-        // A changed PVC waits for a restart, and SIGHUP says so.
+        // A changed PVC waits for a restart, and SIGHUP says so; declared
+        // sockets on VCs come with the same reload.
         let file = try String(contentsOf: t.rtudA.configURL, encoding: .utf8)
-        try file.replacingOccurrences(of: "pcr = \(ATMTopology.pcr)", with: "pcr = 90000")
-            .write(to: t.rtudA.configURL, atomically: true, encoding: .utf8)
+        func declared(_ x: ATMVirtualChannel, _ y: ATMVirtualChannel) -> String {
+            """
+
+            [[socket]]
+            name = "x"
+            bind = "\(ATMTopology.addressA):9000"
+            vc = "\(x)"
+
+            [[socket]]
+            name = "y"
+            bind = "\(ATMTopology.addressA):9001"
+            vc = "\(y)"
+            """
+        }
+        let changed = file.replacingOccurrences(of: "pcr = \(ATMTopology.pcr)", with: "pcr = 90000")
+        try (changed + declared(ATMTopology.cbr, ATMTopology.ubr)).write(to: t.rtudA.configURL, atomically: true, encoding: .utf8)
         kill(t.rtudA.process.processIdentifier, SIGHUP)
-        #expect(t.rtudA.waitForLog("SIGHUP: changed interface[0].pvc[0].pcr: takes effect after restart"), "\(t.rtudA.log)")
+        #expect(t.rtudA.waitForLog("SIGHUP: changed interface[0].pvc[1].pcr: takes effect after restart"), "\(t.rtudA.log)")
+        #expect(t.rtudA.waitForLog("SIGHUP: reloaded"), "\(t.rtudA.log)")
+        func vcs() throws -> [String: String] {
+            try t.socketList(t.rtudA, on: t.hostA).compactMapValues { $0["vc"] as? String }
+        }
+        #expect(try vcs() == ["x": "0/101", "y": "0/102"])
+        // The two swap their VCs: both are closed before either is made again.
+        try (changed + declared(ATMTopology.ubr, ATMTopology.cbr)).write(to: t.rtudA.configURL, atomically: true, encoding: .utf8)
+        let reloads = t.rtudA.log.components(separatedBy: "SIGHUP: reloaded").count
+        kill(t.rtudA.process.processIdentifier, SIGHUP)
+        #expect(try Harness.waitUntil(10) { t.rtudA.log.components(separatedBy: "SIGHUP: reloaded").count > reloads })
+        #expect(try vcs() == ["x": "0/102", "y": "0/101"], "\(t.rtudA.log)")
+        #expect(!t.rtudA.log.contains("socket x: refused") && !t.rtudA.log.contains("socket y: refused"), "\(t.rtudA.log)")
 
         // The counters as rtud last published them, then stop both so the captures are complete.
         let countersA = try t.interfaceCounters(t.rtudA, on: t.hostA)
@@ -259,7 +349,8 @@ final class ATMTopology {
 
     /// librtuclient's rtu_open_vc, from a C program compiled against
     /// include/rtuclient.h: a VC that is no PVC and a VPI out of range are
-    /// refused with the reason, a PVC is opened (and closed again).
+    /// refused with the reason, a PVC is opened (and closed again); then it
+    /// opens one on 0/101 and exits without closing it or disconnecting.
     static func cClientOpensOnAVC(controlPath: String) throws {
         let bin = URL(fileURLWithPath: Harness.rtudBinary).deletingLastPathComponent().path
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("rtu-atm-c-\(Harness.uniqueSuffix())")
@@ -273,15 +364,17 @@ final class ATMTopology {
                 char err[512];
                 rtu_client *c = rtu_connect(argc > 1 ? argv[1] : NULL, "atm-c-test", err, sizeof err);
                 if (!c) { fprintf(stderr, "connect: %s\\n", err); return 1; }
-                rtu_socket *s = rtu_open_vc(c, "198.18.0.1:7200", NULL, 0, 0, 0, 0, 102, err, sizeof err);
+                rtu_socket *s = rtu_open_vc(c, "198.18.0.1:7200", NULL, 0, 0, 0, 0, 103, err, sizeof err);
                 printf("no PVC: %s\\n", s ? "opened" : err);
-                s = rtu_open_vc(c, "198.18.0.1:7201", NULL, 0, 0, 0, 256, 100, err, sizeof err);
+                s = rtu_open_vc(c, "198.18.0.1:7201", NULL, 0, 0, 0, 256, 101, err, sizeof err);
                 printf("VPI 256: %s\\n", s ? "opened" : err);
-                s = rtu_open_vc(c, "198.18.0.1:7202", "198.18.0.2:7202", 0, 0, 0, 0, 101, err, sizeof err);
+                s = rtu_open_vc(c, "198.18.0.1:7202", "198.18.0.2:7202", 0, 0, 0, 0, 102, err, sizeof err);
                 if (!s) { fprintf(stderr, "open: %s\\n", err); return 1; }
-                printf("0/101: opened\\n");
+                printf("0/102: opened\\n");
                 rtu_close(s);
-                rtu_disconnect(c);
+                s = rtu_open_vc(c, "198.18.0.1:7203", NULL, 0, 0, 0, 0, 101, err, sizeof err);
+                if (!s) { fprintf(stderr, "open: %s\\n", err); return 1; }
+                printf("0/101: opened, left open\\n");
                 return 0;
             }
             """.write(toFile: source, atomically: true, encoding: .utf8)
@@ -291,13 +384,13 @@ final class ATMTopology {
         guard built.ok else { return }
         let r = try Harness.run([program, controlPath])
         #expect(r.ok, "\(r.stderr)")
-        #expect(r.stdout.contains("no PVC: VC 0/102 is not a PVC of interface atm0"), "\(r.stdout)")
-        #expect(r.stdout.contains("VPI 256: rtu_open_vc: VPI 256 / VCI 100: VPI is 0..255 and VCI 0..65535"), "\(r.stdout)")
-        #expect(r.stdout.contains("0/101: opened"), "\(r.stdout)")
+        #expect(r.stdout.contains("no PVC: VC 0/103 is not a PVC of interface atm0"), "\(r.stdout)")
+        #expect(r.stdout.contains("VPI 256: rtu_open_vc: VPI 256 / VCI 101: VPI is 0..255 and VCI 0..65535"), "\(r.stdout)")
+        #expect(r.stdout.contains("0/102: opened") && r.stdout.contains("0/101: opened, left open"), "\(r.stdout)")
     }
 
     /// The carrier's frames as tshark decodes them (RFC 4717 N-to-one cells,
-    /// label 4717): every cell on a configured VC, both VCs there, and on
+    /// label 4717): every cell on a configured VC, all three there, and on
     /// each VC as many end-of-PDU marks (PTI 1) as PDUs whose last cell was seen.
     static func checkCellCapture(_ path: String) throws {
         let decode = ["-d", "mpls.label==4717,mplspwatmn1cw"]
@@ -318,8 +411,8 @@ final class ATMTopology {
                 if let pti = Int(columns[2][i]), pti & 1 == 1 { ends[vc, default: 0] += 1 }
             }
         }
-        #expect(Set(cells.keys) == ["0/100", "0/101"], "\(cells)")
-        #expect(ends["0/100", default: 0] > 0 && ends["0/101", default: 0] > 0, "\(ends)")
+        #expect(Set(cells.keys) == ["0/100", "0/101", "0/102"], "\(cells)")
+        #expect(["0/100", "0/101", "0/102"].allSatisfy { ends[$0, default: 0] > 0 }, "\(ends)")
         let problems = try Harness.run(["tshark", "-n", "-r", path] + decode + ["-Y", "_ws.malformed || _ws.expert.severity == \"Error\""],
                                        timeout: 120)
         #expect(problems.ok && problems.stdout.isEmpty, "\(problems.stdout.prefix(500))")
@@ -336,7 +429,7 @@ final class ATMTopology {
         let rows = records.stdout.split(separator: "\n").map { $0.split(separator: "\t", omittingEmptySubsequences: false) }
         #expect(rows.count > 0)
         #expect(rows.contains { $0.count > 2 && $0[2] == "9188" }, "no PDU of a 9180-byte packet")
-        #expect(Set(rows.compactMap { $0.count > 3 ? String($0[3]) : nil }) == ["100", "101"])
+        #expect(Set(rows.compactMap { $0.count > 3 ? String($0[3]) : nil }) == ["100", "101", "102"])
         if let transmitted {
             #expect(rows.filter { $0.count > 1 && $0[1] == "1" }.count == transmitted, "ERF interface 1 (transmit) records vs atm_tx_packets")
         }
