@@ -3,12 +3,16 @@
 # baseline measured in the same run, several rounds, medians reported.
 #
 #   tput      kernel peer (udptool send, SCHED_FIFO on CPU 0, burst 32) -> rtud socket (udp-node
-#             sink) against the same sender -> kernel socket (udptool recv), 64 and 1472-byte payloads
+#             sink, once per receive ring of --rings) against the same sender -> kernel socket
+#             (udptool recv), 64 and 1472-byte payloads
 #   cap       one rtud socket under udptool flood (AF_PACKET TX ring, SCHED_FIFO on CPU 0),
 #             delivered to the application (sink) and to an upcall (streams), with udp-node's CPU
 #             per datagram; against linkloop rx-packet (the minimal C AF_PACKET loop of
 #             bench-links.sh) fed by the same flood on the same veth
-#   rtt       udptool rtt -> udp-node echo, against udptool rtt -> udptool echo (kernel)
+#   rtt       udptool rtt -> udp-node echo (once per receive ring of --rings), against
+#             udptool rtt -> udptool echo (kernel): closed loop, the next request right after a reply
+#   sparse    the same echoes, one request per udptool rtt process (SPARSE_COUNT of them, 2 ms
+#             apart): each request finds the receiver idle for milliseconds
 #   overload  64-byte flood paced at 0.5x..4x one socket's capacity; the consumer spends
 #             UDP_WORK_NS (10000) ns per datagram, in the receiving thread (app) or in the upcall,
 #             because rtud's own path outruns every generator this machine has (see cap)
@@ -28,27 +32,46 @@
 # lands on the sender's CPU, not on rtud's). Receivers run on CPU 1 (udp-node pinned there, its
 # dispatcher SCHED_FIFO; the kernel baselines pinned there at SCHED_FIFO too); senders on CPU 0.
 #
+# --rings v2,v3 (the default): udp-node's AF_PACKET receive ring(s) in tput, rtt and sparse, each
+# an rtud receiver of its own ("rtud-v2", "rtud-v3"), in an order that rotates between rounds with
+# the kernel's; the other parts run the driver's default ring. --link-rtu PERIOD_US:BATCH sets
+# udp-node's link RTU (minimum inter-release time and frames per release; default 1000:256) in
+# those three parts.
+#
 # Output: bench-out/udp/results.jsonl (one object per run, tool outputs embedded),
 # bench-out/udp/summary.{md,json}, docs/bench/udp-*.png (scripts/plot_udp.py).
-#   usage: scripts/bench-udp.sh [--quick] [--rounds N] [--seconds S] [--only tput,cap,rtt,overload,rtu]
+#   usage: scripts/bench-udp.sh [--quick] [--rounds N] [--seconds S] [--only tput,cap,rtt,sparse,overload,rtu]
+#          [--rings v2,v3] [--link-rtu PERIOD_US:BATCH]
 # Needs root (namespaces, SCHED_FIFO, AF_PACKET). A full run takes ~9 minutes, --quick ~3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
-ROUNDS=3 SECS=2.5 RTT_COUNT=5000 STREAM_SECS=4 ONLY=tput,cap,rtt,overload,rtu
+ROUNDS=3 SECS=2.5 RTT_COUNT=5000 STREAM_SECS=4 ONLY=tput,cap,rtt,sparse,overload,rtu RINGS=v2,v3 LINK_RTU="" SPARSE_COUNT=300
 while [ $# -gt 0 ]; do
     case $1 in
-        --quick) ROUNDS=1 SECS=2 RTT_COUNT=2000 STREAM_SECS=3 ;;
+        --quick) ROUNDS=1 SECS=2 RTT_COUNT=2000 STREAM_SECS=3 SPARSE_COUNT=100 ;;
         --rounds) ROUNDS=$2; shift ;;
         --seconds) SECS=$2; shift ;;
         --only) ONLY=$2; shift ;;
-        -h|--help) sed -n '2,34p' "$0"; exit 0 ;;
+        --rings) RINGS=$2; shift ;;
+        --link-rtu) LINK_RTU=$2; shift ;;
+        -h|--help) sed -n '2,46p' "$0"; exit 0 ;;
         *) echo "bench-udp: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
 done
 want() { [[ ",$ONLY," == *",$1,"* ]]; }
+RTUD_IMPLS=()
+for ring in ${RINGS//,/ }; do
+    [[ $ring == v2 || $ring == v3 ]] || { echo "bench-udp: --rings takes v2 and/or v3, not $ring" >&2; exit 2; }
+    RTUD_IMPLS+=("rtud-$ring")
+done
+LINK_OPTS=()   # udp-node options of the rtud receivers in tput, rtt and sparse
+if [ -n "$LINK_RTU" ]; then
+    [[ $LINK_RTU =~ ^[0-9]+:[0-9]+$ ]] || { echo "bench-udp: --link-rtu PERIOD_US:BATCH, not $LINK_RTU" >&2; exit 2; }
+    LINK_OPTS=(--link-period-us "${LINK_RTU%:*}" --link-batch "${LINK_RTU#*:}")
+fi
 
 [ "$(id -u)" = 0 ] || { echo "bench-udp: needs root (namespaces, SCHED_FIFO, AF_PACKET)" >&2; exit 1; }
 command -v swift >/dev/null || export PATH=/opt/swift/usr/bin:$PATH
@@ -188,6 +211,12 @@ flood() {  # flood PORT SIZE SECONDS [extra udptool options]: the command, in ar
         --src "$PEER_IP:7000" --dst "$NODE_IP:$port" --size "$size" --seconds "$secs" "$@")
 }
 order() { if (($1 % 2)); then echo "$3 $2"; else echo "$2 $3"; fi; }   # alternate who goes first
+rotate() {  # rotate ROUND A B...: the list started at its ROUND-th element (who goes first changes each round)
+    local r=$1; shift
+    local a=("$@") i out=()
+    for ((i = 0; i < ${#a[@]}; i++)); do out+=("${a[(i + r) % ${#a[@]}]}"); done
+    echo "${out[*]}"
+}
 
 # flooded_sink SIZE WORK_NS [flood options]: udp-node sink on port 5000, spending WORK_NS per
 # datagram in the receiving thread, under a SIZE-byte flood (SCHED_FIFO, CPU 0) for SECS; the
@@ -214,9 +243,22 @@ flooded_upcall() {
     finish "$fpid"
 }
 LONG=$((${SECS%.*} + 8))
+# start_echo IMPL: the echo server on port 7, udp-node with IMPL's ring (rtud-v2, rtud-v3) or
+# udptool (kernel), on CPU 1; its pid in epid, its address in dst.
+start_echo() {
+    if [ "$1" != kernel ]; then
+        start_node "$TMP/echo.json" 120 --rx-ring "${1#rtud-}" "${LINK_OPTS[@]}" echo --port 7 --seconds 100
+        epid=$NODE_PID dst=$NODE_IP
+    else
+        spawn "$TMP/echo.json" "${INK[@]}" timeout 120 "$TMP/udptool" echo --bind "$KERN_IP:7" --cpu 1 --fifo 50 --seconds 100
+        epid=$BG_PID dst=$KERN_IP
+        sleep 0.3
+    fi
+}
 
 echo "bench-udp: ${ROUNDS} rounds, ${SECS} s per run; load average $(loadavg); results in $RESULTS" >&2
-record bench=meta rounds="$ROUNDS" seconds="$SECS" rtt_count="$RTT_COUNT" stream_seconds="$STREAM_SECS" \
+record bench=meta rounds="$ROUNDS" seconds="$SECS" rtt_count="$RTT_COUNT" stream_seconds="$STREAM_SECS" rings="$RINGS" \
+    link_rtu="${LINK_RTU:-1000:256}" sparse_count="$SPARSE_COUNT" \
     loadavg="$(loadavg)" kernel="$(uname -r)" cpus="$(nproc)" commit="$(git rev-parse --short HEAD)" \
     date="$(date -u +%FT%TZ)"
 
@@ -225,10 +267,10 @@ if want tput; then
     echo "== tput: udptool send (SCHED_FIFO, CPU 0, burst 32) -> rtud sink / kernel recv (CPU 1)" >&2
     for ((r = 0; r < ROUNDS; r++)); do
         for size in 64 1472; do
-            for impl in $(order $r rtud kernel); do
+            for impl in $(rotate $r "${RTUD_IMPLS[@]}" kernel); do
                 snd="$TMP/send.json" rcv="$TMP/recv.json"
-                if [ $impl = rtud ]; then
-                    start_node "$rcv" $((LONG + 10)) sink --port 5000 --seconds "$LONG" --idle-timeout 1
+                if [ $impl != kernel ]; then
+                    start_node "$rcv" $((LONG + 10)) --rx-ring "${impl#rtud-}" "${LINK_OPTS[@]}" sink --port 5000 --seconds "$LONG" --idle-timeout 1
                     rpid=$NODE_PID dst=$NODE_IP
                 else
                     spawn "$rcv" "${INK[@]}" timeout $((LONG + 10)) "$TMP/udptool" recv --bind "$KERN_IP:5000" --cpu 1 --fifo 50 \
@@ -292,16 +334,9 @@ if want rtt; then
     echo "== rtt: udptool rtt (CPU 0) -> udp-node echo / udptool echo (CPU 1), one datagram in flight" >&2
     for ((r = 0; r < ROUNDS; r++)); do
         for size in 64 1472; do
-            for impl in $(order $r rtud kernel); do
+            for impl in $(rotate $r "${RTUD_IMPLS[@]}" kernel); do
                 res="$TMP/rtt.json"
-                if [ $impl = rtud ]; then
-                    start_node "$TMP/echo.json" 120 echo --port 7 --seconds 100
-                    epid=$NODE_PID dst=$NODE_IP
-                else
-                    spawn "$TMP/echo.json" "${INK[@]}" timeout 120 "$TMP/udptool" echo --bind "$KERN_IP:7" --cpu 1 --fifo 50 --seconds 100
-                    epid=$BG_PID dst=$KERN_IP
-                    sleep 0.3
-                fi
+                start_echo $impl
                 c0=$(cpu_snap "$epid")
                 "${INP[@]}" timeout 100 "$TMP/udptool" rtt --dst "$dst:7" --size $size --count "$RTT_COUNT" --warmup 1000 \
                     --fifo 50 --cpu 0 >"$res"
@@ -311,6 +346,30 @@ if want rtt; then
                 record bench=rtt impl=$impl size=$size round=$r cpu="$(cpu_json "$c0" "$c1")" rtt="$(jlast "$res")"
                 echo "  round $r size $size $impl: $(jq -c '{p50_us, p99_us, max_us, lost}' "$res")" >&2
             done
+        done
+    done
+fi
+
+# ---- 3b. sparse round trips: one request per udptool process ----
+# Each sample is one `udptool rtt --count 1` (a fresh socket, SCHED_FIFO, CPU 0), 2 ms after the
+# previous process ended: the receiver has been idle for milliseconds, so what a lone request
+# waits for shows (in rtud: the receive ring's hand-over, the link RTU's release).
+if want sparse; then
+    echo "== sparse: $SPARSE_COUNT single-request udptool rtt runs, 2 ms apart -> udp-node echo / udptool echo" >&2
+    for ((r = 0; r < ROUNDS; r++)); do
+        for impl in $(rotate $r "${RTUD_IMPLS[@]}" kernel); do
+            start_echo $impl
+            "${INP[@]}" timeout 100 bash -c 'for ((i = 0; i < $2; i++)); do
+                    "$0" rtt --dst "$1" --size 64 --count 1 --warmup 0 --fifo 50 --cpu 0 | grep "^{"; sleep 0.002
+                done' "$TMP/udptool" "$dst:7" "$SPARSE_COUNT" >"$TMP/sparse.jsonl"
+            kill -TERM "$epid" 2>/dev/null || true
+            finish "$epid"
+            res=$(jq -s -c '[.[] | .p50_us | select(. != null)] | sort | length as $n
+                | {count: $n, lost: ('"$SPARSE_COUNT"' - $n)} + (if $n > 0 then {p50_us: .[($n * 0.5 | ceil) - 1],
+                  p90_us: .[($n * 0.9 | ceil) - 1], p99_us: .[($n * 0.99 | ceil) - 1], max_us: .[-1], min_us: .[0]} else {} end)' \
+                "$TMP/sparse.jsonl")
+            record bench=sparse impl=$impl size=64 round=$r rtt="$res"
+            echo "  round $r $impl: $(jq -c '{p50_us, p99_us, max_us, lost}' <<<"$res")" >&2
         done
     done
 fi

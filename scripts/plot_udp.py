@@ -86,16 +86,26 @@ md.append(f"Run of {meta.get('date', '?')} (commit {meta.get('commit', '?')}, ke
           f"{meta.get('rounds', '?')} rounds, {meta.get('seconds', '?')} s per run; medians over rounds.\n")
 
 # ---- 1. throughput ----
+def rtud_impls(bench):
+    """The rtud receivers measured in `bench`, one per AF_PACKET receive ring (bench-udp.sh --rings)."""
+    return [i for i in ("rtud-v2", "rtud-v3") if sel(bench, impl=i)]
+
+
+def ring_of(impl):
+    return impl.split("-", 1)[1].upper()
+
+
 if sel("tput"):
     md.append("### Throughput, kernel sender (udptool send, burst 32) -> socket\n")
-    md.append("| payload | rtud datagrams/s | rtud Mbit/s | kernel datagrams/s | kernel Mbit/s | rtud / kernel "
+    md.append("| payload | rtud ring | rtud datagrams/s | rtud Mbit/s | kernel datagrams/s | kernel Mbit/s | rtud / kernel "
               "(per-round ratios) | lost in rtud | lost in kernel | receiver CPU share rtud / kernel | "
               "receiver CPU ns per datagram rtud / kernel |")
-    md.append("|---|---:|---:|---:|---:|---|---:|---:|---:|---:|")
+    md.append("|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|")
     tp = {}
+    impls = rtud_impls("tput")
     for size in (64, 1472):
-        row = {}
-        for impl in ("rtud", "kernel"):
+        row = {"ratio": {}, "ratios": {}}
+        for impl in impls + ["kernel"]:
             rs = sel("tput", impl=impl, size=size)
             lost = [((r["tx"] or {}).get("sent", 0) - (r["rx"] or {}).get("received", 0)) / max(1, (r["tx"] or {}).get("sent", 1))
                     for r in rs]
@@ -105,14 +115,22 @@ if sel("tput"):
                          "lost": med(lost), "receiver_cpu": med([r["cpu"].get("receiver_cpu") for r in rs]),
                          "receiver_ns": med([per_datagram_ns(r, rx_pps(r)) for r in rs]),
                          "all_pps": [rx_pps(r) for r in rs]}
-        rm, rs_ = per_round_ratio("tput", rx_pps, "rtud", "kernel", size=size)
-        row["ratio"], row["ratios"] = rm, rs_
+        K = row["kernel"]
+        for impl in impls:
+            rm, rs_ = per_round_ratio("tput", rx_pps, impl, "kernel", size=size)
+            row["ratio"][impl], row["ratios"][impl] = rm, rs_
+            R = row[impl]
+            md.append(f"| {size} B | {ring_of(impl)} | {fmt(R['pps'])} | {fmt(R['mbps'], 0)} | {fmt(K['pps'])} | {fmt(K['mbps'], 0)} | "
+                      f"**{fmt(rm, 2)}** ({', '.join(f'{x:.2f}' for x in rs_)}) | {pct(R['lost'], 2)} | {pct(K['lost'], 2)} | "
+                      f"{pct(R['receiver_cpu'], 0)} / {pct(K['receiver_cpu'], 0)} | {fmt(R['receiver_ns'])} / {fmt(K['receiver_ns'])} |")
+        if len(impls) == 2:
+            row["v2_over_v3"], row["v2_over_v3_ratios"] = per_round_ratio("tput", rx_pps, "rtud-v2", "rtud-v3", size=size)
         tp[size] = row
-        R, K = row["rtud"], row["kernel"]
-        md.append(f"| {size} B | {fmt(R['pps'])} | {fmt(R['mbps'], 0)} | {fmt(K['pps'])} | {fmt(K['mbps'], 0)} | "
-                  f"**{fmt(rm, 2)}** ({', '.join(f'{x:.2f}' for x in rs_)}) | {pct(R['lost'], 2)} | {pct(K['lost'], 2)} | "
-                  f"{pct(R['receiver_cpu'], 0)} / {pct(K['receiver_cpu'], 0)} | {fmt(R['receiver_ns'])} / {fmt(K['receiver_ns'])} |")
     summary["tput"] = tp
+    if len(impls) == 2:
+        md.append("\nrtud V2 / V3 ring, datagrams/s (median of per-round ratios): " + "; ".join(
+            f"{size} B {fmt(tp[size]['v2_over_v3'], 2)} ({', '.join(f'{x:.2f}' for x in tp[size]['v2_over_v3_ratios'])})"
+            for size in (64, 1472)))
     md.append("")
 
 # ---- 2. capacity ----
@@ -150,30 +168,41 @@ if sel("cap"):
               "÷ datagrams delivered. linkloop's is its own CPU time (getrusage) ÷ frames. The kernel's part of the "
               "receive path, the copy into the AF_PACKET ring, runs on the sender's CPU and is in neither.)\n")
 
-# ---- 3. RTT ----
-if sel("rtt"):
-    md.append("### Request/response round trip (udptool rtt, one datagram in flight)\n")
-    md.append("| payload | rtud p50 µs | rtud p99 µs | kernel p50 µs | kernel p99 µs | p50 rtud/kernel | p99 rtud/kernel | "
-              "max µs rtud / kernel (worst round) | lost rtud / kernel |")
-    md.append("|---|---:|---:|---:|---:|---:|---:|---|---|")
+# ---- 3. RTT: closed loop (rtt) and one request at a time (sparse) ----
+def rtt_table(bench, title, sizes):
+    md.append(f"### {title}\n")
+    md.append("| payload | rtud ring | rtud p50 µs | rtud p99 µs | kernel p50 µs | kernel p99 µs | p50 rtud/kernel | "
+              "p99 rtud/kernel | max µs rtud / kernel (worst round) | lost rtud / kernel |")
+    md.append("|---|---|---:|---:|---:|---:|---:|---:|---|---|")
     rt = {}
-    for size in (64, 1472):
+    impls = rtud_impls(bench)
+    for size in sizes:
         row = {}
-        for impl in ("rtud", "kernel"):
-            rs = [r["rtt"] for r in sel("rtt", impl=impl, size=size) if r.get("rtt")]
+        for impl in impls + ["kernel"]:
+            rs = [r["rtt"] for r in sel(bench, impl=impl, size=size) if r.get("rtt")]
             row[impl] = {k: med([x.get(k) for x in rs]) for k in ("p50_us", "p90_us", "p99_us", "mean_us", "min_us")}
             row[impl]["max_us"] = max((x.get("max_us") or 0 for x in rs), default=None)
             row[impl]["lost"] = sum(x.get("lost", 0) for x in rs)
             row[impl]["rounds"] = [{k: x.get(k) for k in ("p50_us", "p99_us", "max_us")} for x in rs]
-        for q in ("p50_us", "p99_us"):
-            row[f"{q}_ratio"], row[f"{q}_ratios"] = per_round_ratio("rtt", lambda r: (r.get("rtt") or {}).get(q), "rtud", "kernel", size=size)
+        K = row["kernel"]
+        for impl in impls:
+            R = row[impl]
+            for q in ("p50_us", "p99_us"):
+                R[f"{q}_ratio"], R[f"{q}_ratios"] = per_round_ratio(bench, lambda r: (r.get("rtt") or {}).get(q), impl,
+                                                                    "kernel", size=size)
+            md.append(f"| {size} B | {ring_of(impl)} | {fmt(R['p50_us'], 1)} | {fmt(R['p99_us'], 1)} | {fmt(K['p50_us'], 1)} | "
+                      f"{fmt(K['p99_us'], 1)} | **{fmt(R['p50_us_ratio'], 2)}** | **{fmt(R['p99_us_ratio'], 2)}** | "
+                      f"{fmt(R['max_us'], 0)} / {fmt(K['max_us'], 0)} | {R['lost']} / {K['lost']} |")
         rt[size] = row
-        R, K = row["rtud"], row["kernel"]
-        md.append(f"| {size} B | {fmt(R['p50_us'], 1)} | {fmt(R['p99_us'], 1)} | {fmt(K['p50_us'], 1)} | {fmt(K['p99_us'], 1)} | "
-                  f"**{fmt(row['p50_us_ratio'], 2)}** | **{fmt(row['p99_us_ratio'], 2)}** | {fmt(R['max_us'], 0)} / {fmt(K['max_us'], 0)} | "
-                  f"{R['lost']} / {K['lost']} |")
-    summary["rtt"] = rt
+    summary[bench] = rt
     md.append("")
+
+
+if sel("rtt"):
+    rtt_table("rtt", "Request/response round trip (udptool rtt, one datagram in flight, closed loop)", (64, 1472))
+if sel("sparse"):
+    rtt_table("sparse", f"Sparse round trips (one request per udptool rtt process, 2 ms apart, "
+                        f"{meta.get('sparse_count', '?')} per round)", (64,))
 
 # ---- 4. overload ----
 if sel("overload"):
@@ -288,8 +317,9 @@ if sel("rtu"):
 # ---- done-criteria ----
 crit = []
 if "tput" in summary and 1472 in summary["tput"]:
-    r = summary["tput"][1472]["ratio"]
-    crit.append(f"- 1472-byte receive throughput rtud/kernel, same run: {fmt(r, 2)} -> {'met' if r and r >= 1 else 'NOT met'}")
+    for impl, r in summary["tput"][1472]["ratio"].items():
+        crit.append(f"- 1472-byte receive throughput rtud ({ring_of(impl)} ring)/kernel, same run: {fmt(r, 2)} -> "
+                    f"{'met' if r and r >= 1 else 'NOT met'}")
 for consumer, ov in summary.get("overload", {}).items():
     four = next((p for p in ov["points"] if p["factor"] in ("4", "4.0")), None)
     if four:
@@ -322,18 +352,22 @@ if "tput" in summary or "cap" in summary:
     ax = axes[0]
     if "tput" in summary:
         xs = range(2)
-        for j, (impl, color) in enumerate((("rtud", "tab:blue"), ("kernel", "tab:grey"))):
+        colors = {"rtud-v2": "tab:blue", "rtud-v3": "tab:cyan", "kernel": "tab:grey"}
+        impls = rtud_impls("tput") + ["kernel"]
+        w = 0.8 / len(impls)
+        for j, impl in enumerate(impls):
+            off = (j - (len(impls) - 1) / 2) * w
             vals = [summary["tput"][s][impl]["pps"] or 0 for s in (64, 1472)]
-            bars = ax.bar([x + (j - 0.5) * 0.38 for x in xs], [v / 1e3 for v in vals], 0.36, color=color,
-                          label=f"{impl} socket" if impl == "kernel" else "rtud socket (udp-node sink)")
+            bars = ax.bar([x + off for x in xs], [v / 1e3 for v in vals], w * 0.95, color=colors[impl],
+                          label="kernel socket" if impl == "kernel" else f"rtud socket (udp-node sink), {ring_of(impl)} ring")
             for b, s in zip(bars, (64, 1472)):
                 mb = summary["tput"][s][impl]["mbps"] or 0
                 ax.annotate(f"{mb:,.0f} Mbit/s", (b.get_x() + b.get_width() / 2, b.get_height()), ha="center",
-                            va="bottom", fontsize=8)
+                            va="bottom", fontsize=7)
             for x, s in zip(xs, (64, 1472)):
                 for v in summary["tput"][s][impl]["all_pps"]:
                     if v:
-                        ax.plot(x + (j - 0.5) * 0.38, v / 1e3, "k.", markersize=4)
+                        ax.plot(x + off, v / 1e3, "k.", markersize=4)
         ax.set_xticks(list(xs), ["64-byte payload", "1472-byte payload"])
         ax.set_ylabel("datagrams received per second (thousands)")
         ax.set_title("kernel sender (SCHED_FIFO, burst 32) → socket\nbars: median, dots: rounds")
@@ -363,25 +397,35 @@ if "tput" in summary or "cap" in summary:
     written.append("udp-throughput.png")
 
 if "rtt" in summary:
-    fig, ax = plt.subplots(figsize=(8, 4.8))
-    labels, i = [], 0
-    for s in (64, 1472):
-        for impl, color in (("rtud", "tab:blue"), ("kernel", "tab:grey")):
-            row = summary["rtt"][s][impl]
-            ax.bar(i - 0.2, row["p50_us"] or 0, 0.38, color=color, label="p50" if i == 0 else None)
-            ax.bar(i + 0.2, row["p99_us"] or 0, 0.38, color=color, alpha=0.5, hatch="//", label="p99" if i == 0 else None)
-            for x in row["rounds"]:
-                ax.plot(i - 0.2, x["p50_us"], "k.", markersize=4)
-                ax.plot(i + 0.2, x["p99_us"], "k.", markersize=4)
-            labels.append(f"{impl}\n{s} B")
-            i += 1
-    ax.axhline(1000, color="tab:red", linestyle=":", linewidth=0.8,
-               label="1 ms: the TPACKET_V3 block retire timeout of rtud's AF_PACKET ring")
-    ax.set_xticks(range(len(labels)), labels)
-    ax.set_ylabel("round-trip time (µs)")
-    ax.set_title("udptool rtt → echo (rtud: udp-node echo; kernel: udptool echo)\nmedian over rounds; dots: rounds")
-    ax.legend(fontsize=8, loc="center right")
-    ax.grid(True, axis="y", alpha=0.3)
+    panels = [("rtt", "closed loop (udptool rtt, next request right after the reply)", (64, 1472))]
+    if "sparse" in summary:
+        panels.append(("sparse", "sparse (one request per process, 2 ms apart)", (64,)))
+    fig, axes = plt.subplots(1, len(panels), figsize=(9 + 4 * (len(panels) - 1), 4.8), squeeze=False,
+                             gridspec_kw={"width_ratios": [len(p[2]) for p in panels]})
+    colors = {"rtud-v2": "tab:blue", "rtud-v3": "tab:cyan", "kernel": "tab:grey"}
+    for ax, (bench, title, sizes) in zip(axes[0], panels):
+        labels, i = [], 0
+        for s in sizes:
+            for impl in rtud_impls(bench) + ["kernel"]:
+                row = summary[bench][s][impl]
+                color = colors[impl]
+                ax.bar(i - 0.2, row["p50_us"] or 0, 0.38, color=color, label="p50" if i == 0 else None)
+                ax.bar(i + 0.2, row["p99_us"] or 0, 0.38, color=color, alpha=0.5, hatch="//",
+                       label="p99" if i == 0 else None)
+                for x in row["rounds"]:
+                    ax.plot(i - 0.2, x["p50_us"], "k.", markersize=4)
+                    ax.plot(i + 0.2, x["p99_us"], "k.", markersize=4)
+                labels.append(f"{'kernel' if impl == 'kernel' else 'rtud ' + ring_of(impl)}\n{s} B")
+                i += 1
+        ax.axhline(1000, color="tab:red", linestyle=":", linewidth=0.8,
+                   label="1 ms: the V3 ring's block retire timeout and the link RTU's period")
+        ax.set_xticks(range(len(labels)), labels)
+        ax.set_ylabel("round-trip time (µs)")
+        ax.set_title(title, fontsize=9)
+        ax.grid(True, axis="y", alpha=0.3)
+    axes[0][0].legend(fontsize=7, loc="center right")
+    fig.suptitle("udptool rtt → echo (rtud: udp-node echo, TPACKET_V2 / V3 receive ring; kernel: udptool echo); "
+                 "median over rounds, dots: rounds", fontsize=9)
     fig.tight_layout()
     fig.savefig(f"{docs}/udp-rtt.png", dpi=110)
     written.append("udp-rtt.png")

@@ -116,25 +116,35 @@ static int attach_filter(int fd, const char *expr, char *errbuf) {
     return r;
 }
 
-int rtu_packet_open(int ifindex, uint32_t block_size, uint32_t block_count,
-                    uint32_t retire_ms, const char *filter, char *errbuf,
+int rtu_packet_open(int ifindex, int version, uint32_t block_size, uint32_t block_count,
+                    uint32_t frame_size, uint32_t retire_ms, const char *filter, char *errbuf,
                     rtu_packet_ring *out) {
+    if (version != TPACKET_V2 && version != TPACKET_V3) return -EINVAL;
+    if (version == TPACKET_V3) frame_size = 2048;
+    // V2 slots must tile each block exactly, so slot i is at i × frame_size.
+    if (frame_size == 0 || frame_size % TPACKET_ALIGNMENT != 0 || block_size % frame_size != 0) return -EINVAL;
     int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return -errno;
     int r = 0;
     void *ring = MAP_FAILED;
     size_t bytes = (size_t)block_size * block_count;
+    unsigned frames = (unsigned)(bytes / frame_size);
     if (filter && (r = attach_filter(fd, filter, errbuf)) < 0) goto fail;
-    int v = TPACKET_V3;
-    if (setsockopt(fd, SOL_PACKET, PACKET_VERSION, &v, sizeof v) < 0) { r = -errno; goto fail; }
-    struct tpacket_req3 req;
-    memset(&req, 0, sizeof req);
-    req.tp_block_size = block_size;
-    req.tp_block_nr = block_count;
-    req.tp_frame_size = 2048;
-    req.tp_frame_nr = (unsigned)(bytes / 2048);
-    req.tp_retire_blk_tov = retire_ms;
-    if (setsockopt(fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof req) < 0) { r = -errno; goto fail; }
+    if (setsockopt(fd, SOL_PACKET, PACKET_VERSION, &version, sizeof version) < 0) { r = -errno; goto fail; }
+    if (version == TPACKET_V3) {
+        struct tpacket_req3 req;
+        memset(&req, 0, sizeof req);
+        req.tp_block_size = block_size;
+        req.tp_block_nr = block_count;
+        req.tp_frame_size = frame_size;
+        req.tp_frame_nr = frames;
+        req.tp_retire_blk_tov = retire_ms;
+        if (setsockopt(fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof req) < 0) { r = -errno; goto fail; }
+    } else {
+        struct tpacket_req req = { .tp_block_size = block_size, .tp_block_nr = block_count,
+                                   .tp_frame_size = frame_size, .tp_frame_nr = frames };
+        if (setsockopt(fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof req) < 0) { r = -errno; goto fail; }
+    }
     ring = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_LOCKED | MAP_POPULATE, fd, 0);
     if (ring == MAP_FAILED) // MAP_LOCKED needs RLIMIT_MEMLOCK or CAP_IPC_LOCK; the ring works without.
         ring = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
@@ -151,10 +161,13 @@ int rtu_packet_open(int ifindex, uint32_t block_size, uint32_t block_count,
     sll.sll_ifindex = ifindex;
     if (bind(fd, (struct sockaddr *)&sll, sizeof sll) < 0) { r = -errno; goto fail; }
     out->fd = fd;
+    out->version = version;
     out->ring = ring;
     out->ring_bytes = bytes;
     out->block_size = block_size;
     out->block_count = block_count;
+    out->frame_size = frame_size;
+    out->frame_count = frames;
     return 0;
 fail:
     if (ring != MAP_FAILED) munmap(ring, bytes);
@@ -188,7 +201,10 @@ int rtu_packet_add_multicast(int fd, int ifindex, const uint8_t *mac) {
 }
 
 int rtu_packet_stats(int fd, uint64_t *packets, uint64_t *drops) {
+    // The kernel copies struct tpacket_stats (V2) or the larger tpacket_stats_v3,
+    // whose first two fields are the same, and never more than `len`.
     struct tpacket_stats_v3 st;
+    memset(&st, 0, sizeof st);
     socklen_t len = sizeof st;
     if (getsockopt(fd, SOL_PACKET, PACKET_STATISTICS, &st, &len) < 0) return -errno;
     *packets = st.tp_packets;

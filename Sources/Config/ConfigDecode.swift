@@ -191,6 +191,10 @@ extension RtudConfig {
         if tapCreate != nil && driver != .tap {
             r.fail("tap_create", tapCreate.map(TOMLValue.boolean), "applies only to driver = \"tap\"")
         }
+        let rxRing = r.choice("rx_ring", ReceiveRing.self)
+        if let rxRing, driver != .afPacket {
+            r.fail("rx_ring", .string(rxRing.rawValue), "applies only to driver = \"af_packet\"")
+        }
         let pvcs = r.tableArray("pvc")?.enumerated().map { j, t in
             PVCConfig.decode(TableReader(t, path: "\(r.keyPath("pvc"))[\(j)]", r.diagnostics))
         }
@@ -198,7 +202,7 @@ extension RtudConfig {
         return InterfaceConfig(name: name ?? "", driver: driver, device: device,
                                address: address ?? IPv4Cidr(address: .any, prefixLength: 32)!, mtu: mtu, link: link,
                                mac: mac, gateway: gateway, arpTimeout: arpTimeout, tapCreate: tapCreate ?? true,
-                               pvcs: pvcs ?? [])
+                               pvcs: pvcs ?? [], rxRing: rxRing ?? .v3)
     }
 
     private static func decodeATM(_ reader: TableReader) -> ATMConfig {

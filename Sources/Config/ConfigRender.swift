@@ -101,6 +101,7 @@ extension InterfaceConfig {
                 RenderedSetting(key: "gateway", value: gateway.map(quoted)),
                 RenderedSetting(key: "arp_timeout", value: quoted(arpTimeout))]
         if driver == .tap { out.append(RenderedSetting(key: "tap_create", value: "\(tapCreate)")) }
+        if driver == .afPacket { out.append(RenderedSetting(key: "rx_ring", value: quoted(rxRing.rawValue))) }
         return out
     }
 }

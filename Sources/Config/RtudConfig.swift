@@ -101,6 +101,17 @@ public enum LinkDriver: String, Sendable, CaseIterable {
     case afPacket = "af_packet"
 }
 
+/// How an `af_packet` interface's AF_PACKET socket hands received frames to
+/// rtud (PacketSocketDevice.ReceiveRing).
+public enum ReceiveRing: String, Sendable, CaseIterable {
+    /// TPACKET_V2: each frame handed over as soon as it is written; wakes
+    /// rtud's core for every frame.
+    case v2
+    /// TPACKET_V3 (the default): blocks of frames handed over when full or
+    /// after 1 ms, so a lone frame waits up to 1 ms.
+    case v3
+}
+
 public enum LinkMode: String, Sendable, CaseIterable {
     case ethernet
     /// The emulated 155 Mbps ATM adaptor over the Ethernet carrier; [atm] applies.
@@ -136,12 +147,14 @@ public struct InterfaceConfig: Equatable, Sendable {
     public var tapCreate: Bool
     /// link = "atm" only: the permanent virtual circuits ([[interface.pvc]]), at least one.
     public var pvcs: [PVCConfig]
+    /// `af_packet` only: the kind of receive ring (BENCHMARKS.md, "Link drivers").
+    public var rxRing: ReceiveRing
 
     /// `mac: nil` derives the MAC from the address (`derivedMAC(for:)`).
     public init(name: String = "rtu0", driver: LinkDriver = .tap, device: String? = nil,
                 address: IPv4Cidr = IPv4Cidr("198.18.0.1/24")!, mtu: Int? = nil, link: LinkMode = .ethernet,
                 mac: EthernetAddress? = nil, gateway: IPv4Address? = nil,
-                arpTimeout: ConfigDuration = .seconds(60), tapCreate: Bool = true, pvcs: [PVCConfig] = []) {
+                arpTimeout: ConfigDuration = .seconds(60), tapCreate: Bool = true, pvcs: [PVCConfig] = [], rxRing: ReceiveRing = .v3) {
         self.name = name
         self.driver = driver
         self.device = device
@@ -153,6 +166,7 @@ public struct InterfaceConfig: Equatable, Sendable {
         self.arpTimeout = arpTimeout
         self.tapCreate = tapCreate
         self.pvcs = pvcs
+        self.rxRing = rxRing
     }
 
     /// 02:72:a:b:c:d for address a.b.c.d: locally administered (0x02), unicast,

@@ -1,19 +1,33 @@
-// AF_PACKET on an existing interface (a veth end, a NIC): a TPACKET_V3
-// receive ring, batched transmit with sendmmsg, a libpcap-compiled BPF filter.
+// AF_PACKET on an existing interface (a veth end, a NIC): a TPACKET_V2 or
+// TPACKET_V3 receive ring, batched transmit with sendmmsg, a libpcap-compiled
+// BPF filter.
 import CShims
 import Glibc
 import Wire
 
 /// An AF_PACKET `SOCK_RAW` socket bound to one interface by index.
 ///
-/// **Receive** is a TPACKET_V3 ring: the kernel fills blocks of frames and
-/// retires a block when it is full or after `retireMilliseconds`; this driver
-/// walks the retired blocks, copies each frame into a pool buffer (the ring
-/// is the kernel's memory; the stack keeps buffers longer than a block lives)
-/// and hands the block back. A frame for which no pool buffer is free stays
-/// in the ring until the next call. Frames the kernel could not place in a
-/// full ring are counted in `rxKernelDropped`. Latency at light load is up
-/// to the retire timeout (the price of V3's batching; 1 ms by default).
+/// **Receive** is a ring shared with the kernel, of one of two kinds
+/// (`ReceiveRing`): TPACKET_V3 (the default), blocks of frames handed over
+/// when full or after `retireMilliseconds`, so a lone frame waits up to that
+/// long; or TPACKET_V2, fixed slots each handed over as soon as its frame is
+/// written. Either way the driver copies each frame into a pool buffer (the
+/// ring is the kernel's memory; the stack keeps buffers longer than a slot or
+/// block lives), gives the ring space back, and takes every frame that is
+/// ready in one call, up to its limit. A frame for which no pool buffer is
+/// free stays in the ring until the next call. Frames the kernel could not
+/// place in a full ring are counted in `rxKernelDropped`.
+///
+/// Why V3 stays the default (BENCHMARKS.md, "Link drivers" and "UDP over
+/// channels and RTUs"): V2 wakes poll for every frame. rtud's dispatcher
+/// watches the socket edge-triggered and its link RTU is released at most
+/// once per period, so every frame that arrives while the RTU waits for its
+/// next release wakes the dispatcher for nothing: under a flood that took
+/// 90 % of the core and cut throughput to 0.2–0.7× of V3. V2 shortens the
+/// wait of a lone frame (a request after an idle spell: ~290 µs against
+/// ~880 µs), not the closed-loop round trip, which the link RTU's 1 ms
+/// period bounds as well. V2 costs ~20 ns more per frame in the walk itself
+/// (a status word per slot, two slots per page).
 ///
 /// **Filter**: a BPF program compiled by libpcap admits only frames to
 /// `hardwareAddress`, broadcast, and the multicast groups given, attached
@@ -34,6 +48,18 @@ import Wire
 /// `PACKET_QDISC_BYPASS` (the frame goes straight to the driver; a full
 /// device queue is an error instead of a queueing delay).
 public final class PacketSocketDevice: LinkDevice {
+    /// The kind of receive ring (PACKET_VERSION).
+    public enum ReceiveRing: String, Sendable, CaseIterable {
+        /// TPACKET_V2: one slot per frame, each handed over on its own; poll
+        /// wakes for every frame. A slot holds the link's largest frame, so
+        /// the ring holds (ring bytes / slot size) frames of any size.
+        case v2
+        /// TPACKET_V3: blocks packed with frames, handed over when full or
+        /// after the retire timeout; poll wakes per block. Holds more small
+        /// frames for the same memory, at up to the retire timeout of latency.
+        case v3
+    }
+
     public let name: String
     public let hardwareAddress: EthernetAddress
     public let mtu: Int
@@ -42,6 +68,11 @@ public final class PacketSocketDevice: LinkDevice {
     public let isPromiscuous: Bool
     /// The libpcap expression of the attached filter.
     public let filterExpression: String
+    /// The kind of receive ring in use.
+    public let receiveRing: ReceiveRing
+    /// Frames the receive ring holds at most: slots for V2; for V3 the
+    /// kernel's nominal count (ring bytes / 2048), small frames pack tighter.
+    public var ringFrames: Int { Int(ring.frame_count) }
     public var pollDescriptor: Int32 { ring.fd }
 
     public var counters: LinkCounters {
@@ -56,7 +87,9 @@ public final class PacketSocketDevice: LinkDevice {
 
     private var ring = rtu_packet_ring()
     private var closed = false
-    /// Ring walk position: the block being read, the frames left in it, the next frame.
+    /// The TPACKET_V2 walk; nil for a V3 ring.
+    private var slots: PacketSlotRing?
+    /// TPACKET_V3 walk position: the block being read, the frames left in it, the next frame.
     private var block: UInt32 = 0
     private var framesLeft: UInt32 = 0
     private var frame: UnsafeRawPointer? = nil
@@ -72,11 +105,15 @@ public final class PacketSocketDevice: LinkDevice {
     ///   - mtu: nil uses the interface's MTU; a value is this link's MTU for
     ///     rtud (the interface is not changed).
     ///   - multicastGroups: group MACs admitted by the filter (joined on the interface).
-    ///   - blockSize, blockCount: ring geometry (block size a multiple of the page size).
-    ///   - retireMilliseconds: TPACKET_V3 block retire timeout.
+    ///   - ring: the kind of receive ring.
+    ///   - blockSize, blockCount: ring memory, blockCount blocks of blockSize
+    ///     bytes (a multiple of the page size). For V2 the block size is
+    ///     rounded down to a multiple of the slot size (the smallest power of
+    ///     two holding the largest frame, 2048 at MTU 1500), at least one slot.
+    ///   - retireMilliseconds: TPACKET_V3 block retire timeout (V2 has none).
     public init(interface: String, hardwareAddress: EthernetAddress? = nil, mtu: Int? = nil,
-                multicastGroups: [EthernetAddress] = [], blockSize: Int = 1 << 18, blockCount: Int = 16,
-                retireMilliseconds: Int = 1) throws(LinkError) {
+                multicastGroups: [EthernetAddress] = [], ring: ReceiveRing = .v3,
+                blockSize: Int = 1 << 18, blockCount: Int = 16, retireMilliseconds: Int = 1) throws(LinkError) {
         name = interface
         interfaceIndex = try Interface.index(interface)
         let own = try Interface.hardwareAddress(interface)
@@ -86,27 +123,36 @@ public final class PacketSocketDevice: LinkDevice {
         var expression = "ether dst \(mac) or ether broadcast"
         for g in multicastGroups where g.isMulticast && !g.isBroadcast { expression += " or ether dst \(g)" }
         filterExpression = expression
+        receiveRing = ring
+        // The slot must hold the largest frame of this link (maximumFrameLength, computed here before self exists).
+        let frameSize = Int(rtu_packet_v2_frame_size(UInt32(clamping: self.mtu + 18)))
+        let block = ring == .v2 ? Swift.max(frameSize, blockSize - blockSize % frameSize) : blockSize
         var errbuf = [CChar](repeating: 0, count: 256)
-        let r = rtu_packet_open(interfaceIndex, UInt32(blockSize), UInt32(blockCount),
-                                UInt32(retireMilliseconds), expression, &errbuf, &ring)
+        let r = rtu_packet_open(interfaceIndex, ring == .v2 ? Int32(TPACKET_V2.rawValue) : Int32(TPACKET_V3.rawValue),
+                                UInt32(clamping: block), UInt32(clamping: blockCount), UInt32(frameSize),
+                                UInt32(clamping: retireMilliseconds), expression, &errbuf, &self.ring)
         if r < 0 {
             let detail = errbuf[0] != 0 ? " (\(String(cString: errbuf)))" : ""
-            throw LinkError("open AF_PACKET TPACKET_V3 socket on \(interface)\(detail)", errno: -r)
+            throw LinkError("open AF_PACKET \(ring == .v2 ? "TPACKET_V2" : "TPACKET_V3") socket on \(interface)\(detail)",
+                            errno: -r)
+        }
+        if ring == .v2, let base = self.ring.ring {
+            slots = PacketSlotRing(base: base, frameSize: Int(self.ring.frame_size), frameCount: self.ring.frame_count)
         }
         sendFrames = .allocate(capacity: Self.sendChunk)
         sendLengths = .allocate(capacity: Self.sendChunk)
         isPromiscuous = mac != own
         do throws(LinkError) {
             if isPromiscuous {
-                _ = try Syscall.check(rtu_packet_set_promisc(ring.fd, interfaceIndex, 1),
+                _ = try Syscall.check(rtu_packet_set_promisc(self.ring.fd, interfaceIndex, 1),
                                       "PACKET_MR_PROMISC on \(interface)")
             }
             for g in multicastGroups where g.isMulticast && !g.isBroadcast {
-                let r = EthernetAddressBytes.with(g) { rtu_packet_add_multicast(ring.fd, interfaceIndex, $0) }
+                let r = EthernetAddressBytes.with(g) { rtu_packet_add_multicast(self.ring.fd, interfaceIndex, $0) }
                 _ = try Syscall.check(r, "join \(g) on \(interface)")
             }
         } catch {
-            rtu_packet_close(&ring)
+            rtu_packet_close(&self.ring)
             sendFrames.deallocate()
             sendLengths.deallocate()
             throw error
@@ -126,8 +172,17 @@ public final class PacketSocketDevice: LinkDevice {
         rtu_packet_close(&ring)
     }
 
-    /// Walks retired blocks until `limit`, a full batch, an empty pool or a
-    /// block still owned by the kernel.
+    /// Takes the ready frames of the ring until `limit`, a full batch, an
+    /// empty pool or a slot or block the kernel still owns.
+    public func receive(into batch: FrameBatch, limit: Int, pool: BufferPool) throws(LinkError) -> Int {
+        guard var walk = slots else { return receiveBlocks(into: batch, limit: limit, pool: pool) }
+        let n = walk.receive(into: batch, limit: limit, pool: pool, counters: &_counters)
+        slots = walk
+        return n
+    }
+
+    /// TPACKET_V3: walks retired blocks until `limit`, a full batch, an empty
+    /// pool or a block still owned by the kernel.
     ///
     /// Shaped for the per-frame cost (BENCHMARKS.md, "Link drivers"): the
     /// walk state and the pool's free stack (`BulkTake`) live in locals and
@@ -135,7 +190,7 @@ public final class PacketSocketDevice: LinkDevice {
     /// `min(frames left, batch room, free slots)` frames, so the inner loop
     /// checks none of those per frame; the truncation check comes before the
     /// take, so a dropped frame never touches the pool.
-    public func receive(into batch: FrameBatch, limit: Int, pool: BufferPool) throws(LinkError) -> Int {
+    private func receiveBlocks(into batch: FrameBatch, limit: Int, pool: BufferPool) -> Int {
         let base = UnsafeRawPointer(ring.ring!)
         let blockSize = Int(ring.block_size)
         let blockCount = ring.block_count

@@ -2,12 +2,14 @@
 // drivers, run by scripts/bench-links.sh inside a namespace it creates,
 // next to the C loops of bench/c/linkloop.c (same modes, same output line).
 //
-//   link-bench rx-packet IF MAC SECS   PacketSocketDevice receive loop
+//   link-bench rx-packet IF MAC SECS   PacketSocketDevice receive loop, TPACKET_V3 ring
+//   link-bench rx-packet-v2 IF MAC SECS  the same with the TPACKET_V2 ring (same ring memory)
 //   link-bench tx-packet IF SECS       PacketSocketDevice transmit loop (64-byte frames)
 //   link-bench rx-tap NAME SECS        TapDevice (attach) receive loop
 //   link-bench tx-tap NAME SECS        TapDevice (attach) transmit loop
-// Output: frames=N seconds=S busy=B cpu=C allocs=A (receive is measured
-// receiver-bound: `busy` is the time spent draining a full ring/queue)
+// Output: frames=N seconds=S busy=B cpu=C allocs=A kdrops=K (receive is
+// measured receiver-bound: `busy` is the time spent draining a full
+// ring/queue; `kdrops`: frames the kernel found no room for, rxKernelDropped)
 // `allocs` counts malloc-family calls during the timed loop when
 // bench/c/malloc_count.so is LD_PRELOADed ("n/a" otherwise).
 import CShims
@@ -39,8 +41,8 @@ func fail(_ message: String) -> Never {
 let ourMAC = EthernetAddress(0x02, 0, 0xC6, 0x12, 0x09, 0x01)
 let peerMAC = EthernetAddress(0x02, 0, 0xC6, 0x12, 0x09, 0x02)
 
-/// Timed results: frames, wall seconds, busy seconds, CPU seconds, malloc calls.
-typealias Result = (frames: UInt64, seconds: Double, busy: Double, cpu: Double, allocs: UInt64?)
+/// Timed results: frames, wall seconds, busy seconds, CPU seconds, malloc calls, kernel drops.
+typealias Result = (frames: UInt64, seconds: Double, busy: Double, cpu: Double, allocs: UInt64?, kernelDropped: UInt64)
 
 /// The timed receive loop, receiver-bound like bench/c/linkloop.c: when the
 /// device has nothing, sleep 50 ms while the generator refills the ring or
@@ -67,7 +69,7 @@ func receiveLoop(_ device: some LinkDevice, seconds: Double) throws(LinkError) -
     busy += now() - t1
     let t = now() - t0, c = cpu() - c0
     let allocs = a0.map { mallocCount!() - $0 }
-    return (frames, t, busy, c, allocs)
+    return (frames, t, busy, c, allocs, device.counters.rxKernelDropped)
 }
 
 /// The timed transmit loop: 64 frames of 64 bytes per call, rebuilt each time.
@@ -96,12 +98,12 @@ func transmitLoop(_ device: some LinkDevice, seconds: Double) throws(LinkError) 
     let t = now() - t0, c = cpu() - c0
     let allocs = a0.map { mallocCount!() - $0 }
     batch.releaseAll(to: pool)
-    return (frames, t, t, c, allocs)
+    return (frames, t, t, c, allocs, 0)
 }
 
 func report(_ r: Result) {
     print("frames=\(r.frames) seconds=\(format(r.seconds)) busy=\(format(r.busy)) cpu=\(format(r.cpu)) allocs="
-        + (r.allocs.map { String($0) } ?? "n/a"))
+        + (r.allocs.map { String($0) } ?? "n/a") + " kdrops=\(r.kernelDropped)")
 }
 
 func format(_ x: Double) -> String {
@@ -115,10 +117,12 @@ guard args.count >= 4 else { fail("usage: see the header of Sources/link-bench/m
 guard let seconds = Double(args[args.count - 1]) else { fail("bad seconds") }
 do throws(LinkError) {
     switch args[1] {
-    case "rx-packet":
-        guard args.count == 5, let mac = EthernetAddress(args[3]) else { fail("rx-packet IF MAC SECS") }
-        // The same ring as the C loop: 64 blocks of 1 MiB.
-        let dev = try PacketSocketDevice(interface: args[2], hardwareAddress: mac, blockSize: 1 << 20, blockCount: 64)
+    case "rx-packet", "rx-packet-v2":
+        guard args.count == 5, let mac = EthernetAddress(args[3]) else { fail("\(args[1]) IF MAC SECS") }
+        // The same ring memory as the C loop: 64 blocks of 1 MiB (32,768 slots of 2 KiB for V2).
+        let ring: PacketSocketDevice.ReceiveRing = args[1] == "rx-packet" ? .v3 : .v2
+        let dev = try PacketSocketDevice(interface: args[2], hardwareAddress: mac, ring: ring,
+                                         blockSize: 1 << 20, blockCount: 64)
         report(try receiveLoop(dev, seconds: seconds))
     case "tx-packet":
         let dev = try PacketSocketDevice(interface: args[2], hardwareAddress: ourMAC)

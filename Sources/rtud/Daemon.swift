@@ -147,7 +147,8 @@ final class Daemon {
         case .tap:
             device = try TapDevice(name: spec.name, create: spec.tapCreate, mtu: atm ? 1500 : spec.mtu, hardwareAddress: spec.mac)
         case .afPacket:
-            device = try PacketSocketDevice(interface: spec.device ?? spec.name, hardwareAddress: spec.mac, mtu: atm ? nil : spec.mtu)
+            let ring: PacketSocketDevice.ReceiveRing = switch spec.rxRing { case .v2: .v2; case .v3: .v3 }
+            device = try PacketSocketDevice(interface: spec.device ?? spec.name, hardwareAddress: spec.mac, mtu: atm ? nil : spec.mtu, ring: ring)
         }
         // The capture wraps the carrier: on an ATM interface it holds the cell frames as they are on the wire.
         if let path = config.daemon.pcap {

@@ -3,7 +3,7 @@
 // run in their namespaces (scripts/bench-udp.sh, Tests/IntegrationTests).
 // Prints one JSON object on stdout when done.
 //
-//   udp-node --device D [--driver af_packet|tap] --address CIDR [--cpu N]
+//   udp-node --device D [--driver af_packet|tap] [--rx-ring v2|v3] --address CIDR [--cpu N]
 //            [--policy fifo|other] [--no-reservations] [--channel N]
 //            [--udp-cost-ns FIXED[:PER_KIB]] ROLE [role options]
 //
@@ -16,6 +16,8 @@
 // datagram it gets — sink: in the receiving thread; streams: in the flood
 // port's upcall, on the core — a consumer slower than any generator here
 // (scripts/bench-udp.sh: the overload sweep and the CPU-hungry flood consumer).
+//
+// --rx-ring: the AF_PACKET receive ring (PacketSocketDevice.ReceiveRing; default: the driver's).
 //
 // Content: UserUDP's PayloadPattern (shared with bench/c/udptool.c).
 import CShims
@@ -129,7 +131,13 @@ let mtu = options.int("--mtu", 1500)
 let device: LinkDevice
 do {
     switch options.string("--driver") ?? "af_packet" {
-    case "af_packet": device = try PacketSocketDevice(interface: deviceName, mtu: mtu)
+    case "af_packet":
+        if let name = options.string("--rx-ring") {
+            guard let ring = PacketSocketDevice.ReceiveRing(rawValue: name) else { fail("--rx-ring v2|v3: \(name)") }
+            device = try PacketSocketDevice(interface: deviceName, mtu: mtu, ring: ring)
+        } else {
+            device = try PacketSocketDevice(interface: deviceName, mtu: mtu)
+        }
     case "tap":
         let mac = options.string("--mac").flatMap(EthernetAddress.init) ?? EthernetAddress(0x02, 0x52, 0x54, 0, 0, 1)
         device = try TapDevice(name: deviceName, create: false, mtu: mtu, hardwareAddress: mac)
@@ -142,6 +150,10 @@ scheduler.policy = options.string("--policy") == "other" ? .other : .fifo
 var configuration = NodeConfiguration(scheduler: scheduler)
 configuration.reservationsEnabled = !options.flags.contains("--no-reservations")
 configuration.channelCapacity = options.int("--channel", 512)
+// --link-period-us, --link-batch: the link RTU's minimum inter-release time and frames per release
+// (NodeConfiguration.linkPeriod, .linkBatch).
+if options.string("--link-period-us") != nil { configuration.linkPeriod = Int64(options.int("--link-period-us")) * 1000 }
+configuration.linkBatch = options.int("--link-batch", configuration.linkBatch)
 // --udp-cost-ns FIXED[:PER_KIB] overrides the start-up calibration of c(S), as [calibration] does for rtud.
 if let text = options.string("--udp-cost-ns") {
     let parts = text.split(separator: ":").compactMap { Int64($0) }

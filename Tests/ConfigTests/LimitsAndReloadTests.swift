@@ -184,7 +184,7 @@ private func udp(_ name: String, _ bind: String, rate: BitRate? = nil) -> Declar
         var packet = RtudConfig.defaults
         packet.interfaces[0].driver = .afPacket
         packet.interfaces[0].device = "veth0"
-        let expected = ["interface[0].driver", "interface[0].tap_create", "interface[0].device"]
+        let expected = ["interface[0].driver", "interface[0].tap_create", "interface[0].device", "interface[0].rx_ring"]
         #expect(RtudConfig.defaults.reloadableDifferences(to: packet) == expected)
         var attach = RtudConfig.defaults
         attach.interfaces[0].tapCreate = false

@@ -70,3 +70,24 @@ final class TestNamespace {
 final class ResultBox<T>: @unchecked Sendable {
     var result: Result<T, any Error>?
 }
+
+/// A fresh namespace with a veth pair, both ends up: `a` for the device
+/// under test, `b` its peer, which gets `peerAddress` (a CIDR) if given, so
+/// the kernel answers there. `body` runs inside the namespace, which is
+/// deleted afterwards.
+func withVeth<T>(peerAddress: String? = nil, _ body: @escaping (_ a: String, _ b: String) throws -> T) throws -> T {
+    let ns = try TestNamespace()
+    defer { ns.remove() }
+    let a = "rlva\(ns.suffix)", b = "rlvb\(ns.suffix)"
+    try ns.ip("link", "add", a, "type", "veth", "peer", "name", b)
+    try ns.ip("link", "set", a, "up")
+    try ns.ip("link", "set", b, "up")
+    if let peerAddress { try ns.ip("addr", "add", peerAddress, "dev", b) }
+    return try ns.run { try body(a, b) }
+}
+
+/// poll(2) for input on `fd`; whether it became readable in time.
+func waitReadable(_ fd: Int32, milliseconds: Int32) -> Bool {
+    var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+    return poll(&p, 1, milliseconds) > 0
+}

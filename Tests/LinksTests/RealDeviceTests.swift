@@ -88,16 +88,10 @@ struct RealDeviceTests {
         }
     }
 
-    @Test(.timeLimit(.minutes(1))) func packetSocketExchangesARPAndFiltersForeignFrames() throws {
-        let ns = try TestNamespace()
-        defer { ns.remove() }
-        let a = "rlpa\(ns.suffix)", b = "rlpb\(ns.suffix)"
-        try ns.ip("link", "add", a, "type", "veth", "peer", "name", b)
-        try ns.ip("link", "set", a, "up")
-        try ns.ip("link", "set", b, "up")
-        try ns.ip("addr", "add", "198.18.7.1/24", "dev", b)
-        try ns.run {
-            let dev = try PacketSocketDevice(interface: a, hardwareAddress: ourMAC)
+    @Test(.timeLimit(.minutes(1)), arguments: PacketSocketDevice.ReceiveRing.allCases)
+    func packetSocketExchangesARPAndFiltersForeignFrames(ring: PacketSocketDevice.ReceiveRing) throws {
+        try withVeth(peerAddress: "198.18.7.1/24") { a, b in
+            let dev = try PacketSocketDevice(interface: a, hardwareAddress: ourMAC, ring: ring)
             defer { dev.close() }
             #expect(dev.isPromiscuous)
             let kernelMAC = try #require(try resolveKernel(dev))
@@ -134,10 +128,4 @@ struct RealDeviceTests {
             #expect(pool.available == 16)
         }
     }
-}
-
-/// poll(2) for input on `fd`; whether it became readable in time.
-private func waitReadable(_ fd: Int32, milliseconds: Int32) -> Bool {
-    var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-    return poll(&p, 1, milliseconds) > 0
 }
