@@ -36,18 +36,19 @@
 # an rtud receiver of its own ("rtud-v2", "rtud-v3"), in an order that rotates between rounds with
 # the kernel's; the other parts run the driver's default ring. --link-rtu PERIOD_US:BATCH sets
 # udp-node's link RTU (minimum inter-release time and frames per release; default 1000:256) in
-# those three parts.
+# those three parts. --app-fifo P runs udp-node echo's application thread at SCHED_FIFO P (the
+# kernel's udptool echo runs at 50; udp-node's dispatcher too, so P < 50); default: SCHED_OTHER.
 #
 # Output: bench-out/udp/results.jsonl (one object per run, tool outputs embedded),
 # bench-out/udp/summary.{md,json}, docs/bench/udp-*.png (scripts/plot_udp.py).
 #   usage: scripts/bench-udp.sh [--quick] [--rounds N] [--seconds S] [--only tput,cap,rtt,sparse,overload,rtu]
-#          [--rings v2,v3] [--link-rtu PERIOD_US:BATCH]
+#          [--rings v2,v3] [--link-rtu PERIOD_US:BATCH] [--app-fifo P]
 # Needs root (namespaces, SCHED_FIFO, AF_PACKET). A full run takes ~9 minutes, --quick ~3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
-ROUNDS=3 SECS=2.5 RTT_COUNT=5000 STREAM_SECS=4 ONLY=tput,cap,rtt,sparse,overload,rtu RINGS=v2,v3 LINK_RTU="" SPARSE_COUNT=300
+ROUNDS=3 SECS=2.5 RTT_COUNT=5000 STREAM_SECS=4 ONLY=tput,cap,rtt,sparse,overload,rtu RINGS=v2,v3 LINK_RTU="" SPARSE_COUNT=300 APP_FIFO=""
 while [ $# -gt 0 ]; do
     case $1 in
         --quick) ROUNDS=1 SECS=2 RTT_COUNT=2000 STREAM_SECS=3 SPARSE_COUNT=100 ;;
@@ -56,7 +57,8 @@ while [ $# -gt 0 ]; do
         --only) ONLY=$2; shift ;;
         --rings) RINGS=$2; shift ;;
         --link-rtu) LINK_RTU=$2; shift ;;
-        -h|--help) sed -n '2,46p' "$0"; exit 0 ;;
+        --app-fifo) APP_FIFO=$2; shift ;;
+        -h|--help) sed -n '2,48p' "$0"; exit 0 ;;
         *) echo "bench-udp: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -247,7 +249,8 @@ LONG=$((${SECS%.*} + 8))
 # udptool (kernel), on CPU 1; its pid in epid, its address in dst.
 start_echo() {
     if [ "$1" != kernel ]; then
-        start_node "$TMP/echo.json" 120 --rx-ring "${1#rtud-}" "${LINK_OPTS[@]}" echo --port 7 --seconds 100
+        start_node "$TMP/echo.json" 120 --rx-ring "${1#rtud-}" "${LINK_OPTS[@]}" ${APP_FIFO:+--app-fifo "$APP_FIFO"} \
+            echo --port 7 --seconds 100
         epid=$NODE_PID dst=$NODE_IP
     else
         spawn "$TMP/echo.json" "${INK[@]}" timeout 120 "$TMP/udptool" echo --bind "$KERN_IP:7" --cpu 1 --fifo 50 --seconds 100
@@ -258,7 +261,7 @@ start_echo() {
 
 echo "bench-udp: ${ROUNDS} rounds, ${SECS} s per run; load average $(loadavg); results in $RESULTS" >&2
 record bench=meta rounds="$ROUNDS" seconds="$SECS" rtt_count="$RTT_COUNT" stream_seconds="$STREAM_SECS" rings="$RINGS" \
-    link_rtu="${LINK_RTU:-1000:256}" sparse_count="$SPARSE_COUNT" \
+    link_rtu="${LINK_RTU:-1000:256}" sparse_count="$SPARSE_COUNT" app_fifo="${APP_FIFO:-none}" \
     loadavg="$(loadavg)" kernel="$(uname -r)" cpus="$(nproc)" commit="$(git rev-parse --short HEAD)" \
     date="$(date -u +%FT%TZ)"
 

@@ -423,7 +423,7 @@ if "rtt" in summary:
         ax.set_ylabel("round-trip time (µs)")
         ax.set_title(title, fontsize=9)
         ax.grid(True, axis="y", alpha=0.3)
-    axes[0][0].legend(fontsize=7, loc="center right")
+    axes[0][0].legend(fontsize=7, loc="upper center")
     fig.suptitle("udptool rtt → echo (rtud: udp-node echo, TPACKET_V2 / V3 receive ring; kernel: udptool echo); "
                  "median over rounds, dots: rounds", fontsize=9)
     fig.tight_layout()

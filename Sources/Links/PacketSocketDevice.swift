@@ -22,12 +22,13 @@ import Wire
 /// channels and RTUs"): V2 wakes poll for every frame. rtud's dispatcher
 /// watches the socket edge-triggered and its link RTU is released at most
 /// once per period, so every frame that arrives while the RTU waits for its
-/// next release wakes the dispatcher for nothing: under a flood that took
-/// 90 % of the core and cut throughput to 0.2–0.7× of V3. V2 shortens the
-/// wait of a lone frame (a request after an idle spell: ~290 µs against
-/// ~880 µs), not the closed-loop round trip, which the link RTU's 1 ms
-/// period bounds as well. V2 costs ~20 ns more per frame in the walk itself
-/// (a status word per slot, two slots per page).
+/// next release wakes the dispatcher for nothing: under a kernel sender's
+/// flood that took 90 % of the core and cut throughput to 0.3–0.6× of V3.
+/// V2 shortens the wait of a lone frame (a request after an idle spell:
+/// round trip p50 170 µs against 680 µs, the kernel's 130 µs), not the
+/// closed-loop round trip, which the link RTU's 1 ms period bounds as well.
+/// The V2 walk itself costs ~20 ns more per frame (a status word per slot,
+/// two slots per page).
 ///
 /// **Filter**: a BPF program compiled by libpcap admits only frames to
 /// `hardwareAddress`, broadcast, and the multicast groups given, attached

@@ -4,7 +4,8 @@
 // Prints one JSON object on stdout when done.
 //
 //   udp-node --device D [--driver af_packet|tap] [--rx-ring v2|v3] --address CIDR [--cpu N]
-//            [--policy fifo|other] [--no-reservations] [--channel N]
+//            [--policy fifo|other] [--no-reservations] [--channel N] [--app-fifo P]
+//            [--link-period-us T --link-batch B]
 //            [--udp-cost-ns FIXED[:PER_KIB]] ROLE [role options]
 //
 //   sink    --port P [--count N] [--seconds S] [--idle-timeout S] [--check] [--work-ns W]
@@ -18,6 +19,8 @@
 // (scripts/bench-udp.sh: the overload sweep and the CPU-hungry flood consumer).
 //
 // --rx-ring: the AF_PACKET receive ring (PacketSocketDevice.ReceiveRing; default: the driver's).
+// --link-period-us, --link-batch: the link RTU (below). --app-fifo P: the application thread's
+// SCHED_FIFO priority (below; default SCHED_OTHER).
 //
 // Content: UserUDP's PayloadPattern (shared with bench/c/udptool.c).
 import CShims
@@ -171,6 +174,12 @@ do {
     try node.start(now: Instant(nanoseconds: UInt64(now())))
 } catch { fail("\(error)") }
 fputs("udp-node: \(deviceName) \(cidr) at \(device.hardwareAddress), dispatcher \(node.runtime.effectivePolicies), calibration \(node.calibration)\n", stderr)
+// --app-fifo P: the application (this) thread at SCHED_FIFO P, as the kernel baselines' udptool
+// --fifo; below the dispatcher's priority, so the core's RTUs still preempt it.
+if options.string("--app-fifo") != nil {
+    let r = rtu_sched_set_fifo_self(Int32(options.int("--app-fifo")))
+    if r != 0 { fail("--app-fifo: sched_setscheduler failed, errno \(r)") }
+}
 
 let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_536, alignment: 64)
 
