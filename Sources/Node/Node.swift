@@ -189,7 +189,7 @@ public final class Node: @unchecked Sendable {
     /// Measures UDP costs (unless configured), starts the cores and admits
     /// each port's RTUs. Throws when SCHED_FIFO is demanded and not allowed,
     /// or the port RTUs do not fit.
-    public func start(now: Instant) throws(NodeError) {
+    public func start() throws(NodeError) {
         if configuration.calibration == nil { calibration = UDPCalibrator.measure() }
         do { try runtime.start() } catch { throw .scheduler("\(error)") }
         let c = configuration
@@ -232,11 +232,9 @@ public final class Node: @unchecked Sendable {
             }
         }
         runtime.waitUntilApplied()
-        // Gratuitous ARP goes out through the stack RTU's flush.
-        for port in ports {
-            port.interface.start(now: now)
-            port.stackHandle?.trigger?.signal()
-        }
+        // The gratuitous ARP is the stack RTU's to send: the port's RTUs are
+        // live, so the interface is the core's from here on.
+        for port in ports { push(.announce, to: port) }
         control.withLock { $0.started = true }
     }
 

@@ -19,6 +19,9 @@ enum PortCommand {
     /// Sends an ICMP echo request (rtud's `--probe`); it waits in the ARP
     /// queue if the neighbour is not resolved yet.
     case echoRequest(to: IPv4Address, identifier: UInt16, sequence: UInt16, length: Int)
+    /// Announces the interface (gratuitous ARP) once the port runs: the
+    /// interface, its pool and its transmit queue belong to the core then.
+    case announce
     /// ATM ports: the VC of index `vc` (whose frames come from link source
     /// `source`) carries the socket's datagrams both ways: the demux gives
     /// it the VC's datagrams, the adaptor sends its port's datagrams on it.
@@ -162,6 +165,9 @@ public final class Port {
                 if !interface.sendEchoRequest(to: to, identifier: identifier, sequence: sequence, dataLength: length, now: now) {
                     report(.echoRequestFailed(to: to))
                 }
+                flush(now: now)
+            case .announce:
+                interface.start(now: now)
                 flush(now: now)
             case let .bindVC(socket, vc, source, localPort):
                 try? demux.bindLinkSource(source, to: socket.channel)   // the control side checked it

@@ -56,7 +56,7 @@ final class Daemon {
         for interface in config.interfaces { specs.append(try openPort(interface, atmPeriod: nodeConfig.atmPeriod)) }
         node = try Node(configuration: nodeConfig, ports: specs)
         defer { shutdown() }
-        try node.start(now: Self.now())
+        try node.start()
         let policies = node.runtime.effectivePolicies
         for port in node.ports {
             let iface = port.interface

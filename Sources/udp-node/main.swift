@@ -171,7 +171,7 @@ do {
     node = try Node(configuration: configuration, ports: [PortSpec(
         name: deviceName, device: device, pool: pool,
         interface: InterfaceConfiguration(name: deviceName, hardwareAddress: device.hardwareAddress, address: cidr, mtu: mtu))])
-    try node.start(now: Instant(nanoseconds: UInt64(now())))
+    try node.start()
 } catch { fail("\(error)") }
 fputs("udp-node: \(deviceName) \(cidr) at \(device.hardwareAddress), dispatcher \(node.runtime.effectivePolicies), calibration \(node.calibration)\n", stderr)
 // --app-fifo P: the application (this) thread at SCHED_FIFO P, as the kernel baselines' udptool

@@ -28,9 +28,8 @@ import Wire
             let (la, lb) = try SocketPairLink.pair(a: macA, b: macB)
             a = try Self.node(la, address: addrA, peer: addrB, name: "atma")
             b = try Self.node(lb, address: addrB, peer: addrA, name: "atmb")
-            let now = Instant(nanoseconds: UInt64(rtu_sched_monotonic_ns()))
-            try a.start(now: now)
-            try b.start(now: now)
+            try a.start()
+            try b.start()
         }
 
         deinit {
@@ -226,7 +225,7 @@ import Wire
         let pool = try BufferPool(slotSize: 64 + 1518, count: 256)
         let ic = InterfaceConfiguration(name: "eth", hardwareAddress: macA, address: IPv4Cidr(address: addrA, prefixLength: 24)!)
         let node = try Node(configuration: Pair.configuration(), ports: [PortSpec(name: "eth", device: la, pool: pool, interface: ic)])
-        try node.start(now: Instant(nanoseconds: UInt64(rtu_sched_monotonic_ns())))
+        try node.start()
         defer { node.stop() }
         let s = try Self.socket(node, addrA, 5000)
         #expect(throws: NodeError.notATM(interface: "eth")) { try node.bindVC(s, to: Self.vc100) }

@@ -22,9 +22,8 @@ final class NodePair {
         let (la, lb) = try SocketPairLink.pair(a: Self.macA, b: Self.macB)
         a = try Self.node(la, address: Self.addrA, name: "a", configure: configure)
         b = try Self.node(lb, address: Self.addrB, name: "b", configure: configure)
-        let now = Instant(nanoseconds: UInt64(rtu_sched_monotonic_ns()))
-        try a.start(now: now)
-        try b.start(now: now)
+        try a.start()
+        try b.start()
     }
 
     deinit {

@@ -40,6 +40,15 @@ final class NodeTests: XCTestCase {
         }
     }
 
+    func testEachPortAnnouncesItselfOnceFromItsCore() throws {
+        let pair = try NodePair()
+        func sent(_ node: Node) -> UInt64? {
+            node.counters().first?.1.first { $0.0 == "gratuitous_arp_sent" }?.1
+        }
+        XCTAssertTrue(waitUntil { sent(pair.a) == 1 && sent(pair.b) == 1 },
+                      "gratuitous ARP sent: a \(String(describing: sent(pair.a))), b \(String(describing: sent(pair.b)))")
+    }
+
     func testDatagramsBothWaysWithContentChecked() throws {
         let pair = try NodePair()
         let server = try pair.b.openUDP(name: "server")
@@ -239,7 +248,7 @@ final class InputCheckTests: XCTestCase {
     func testBadChecksumsAndMalformedDatagramsAreCountedNotDelivered() throws {
         let (raw, lb) = try SocketPairLink.pair(a: NodePair.macA, b: NodePair.macB)
         let b = try NodePair.node(lb, address: NodePair.addrB, name: "b", configure: { _ in })
-        try b.start(now: Instant(nanoseconds: UInt64(rtu_sched_monotonic_ns())))
+        try b.start()
         defer { b.stop() }
         let s = try b.openUDP()
         try b.bind(s, to: SocketAddress(address: .any, port: 5000))
