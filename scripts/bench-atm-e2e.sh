@@ -11,7 +11,7 @@
 #               the sender paced at 105 % of the line's packet rate, and at
 #               9180 with rtud's default 8 cells per carrier frame
 #   baseline    the same programs over the same veth with link = "ethernet"
-#               (at 1500, and at 7000: rtud refuses link = "ethernet" at 9180)
+#               at 9180 and 1500
 #   cell clock  A's captures: the carrier's cell frames (--pcap; timestamped
 #               when rtud hands them to the carrier) and the AAL5 PDUs
 #               (--pcap-pdu; each stamped with the cell slot of its last
@@ -334,12 +334,7 @@ echo "== ATM end to end: two rtud (A core 0, B core 1) over a veth, link = atm v
 goodput_run atm-9180 atm 9180 28 0
 goodput_run atm-9180-paced atm 9180 28 1.05
 goodput_run atm-9180-8cells atm 9180 8 0
-# rtud refuses link = "ethernet" above an MTU of about 7,000: admission control
-# counts the port RTUs' budgets for full-size frames (a 256-frame link batch,
-# 32- and 64-frame stack batches), at 9180 97 % of a core (the cap is 85 %),
-# and NAME.link's response time then exceeds its 1 ms period even with a cap
-# of 1. So the large-MTU baseline runs at 7000.
-goodput_run ethernet-7000 ethernet 7000 0 0
+goodput_run ethernet-9180 ethernet 9180 0 0
 goodput_run atm-1500 atm 1500 28 0
 goodput_run atm-1500-paced atm 1500 28 1.05
 goodput_run ethernet-1500 ethernet 1500 0 0
@@ -390,7 +385,7 @@ meta = {"utc": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "seconds": se
         "cpu": next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")}
 results = {"meta": meta, "goodput": [], "cbr": [], "clock": {}, "losses": {}}
 runs = sorted((d for d in os.listdir(out) if os.path.isdir(f"{out}/{d}")),
-              key=lambda d: ["atm-9180", "atm-9180-paced", "atm-9180-8cells", "ethernet-7000", "atm-1500",
+              key=lambda d: ["atm-9180", "atm-9180-paced", "atm-9180-8cells", "ethernet-9180", "atm-1500",
                              "atm-1500-paced", "ethernet-1500", "cbr-atm-1500"].index(d))
 
 print()
@@ -427,7 +422,7 @@ for run in runs:
 print("Mbit/s at the receiving application: UDP payload and IP; share: of ATM-FACTS.md's physical limit, 149.76 Mbit/s")
 print("x useful bytes / (53 x cells); from the receiver's 250 ms intervals after a 1 s warm-up. sender pkt/s: what A's")
 print("socket took from the sender's ring; forfeited: cell slots A's clock gave up (its NAME.atm ran later than its")
-print("catch-up window). ethernet-7000: rtud does not admit link = ethernet at 9180.")
+print("catch-up window).")
 
 results["clock"]["cbr-atm-1500"] = load("cbr-atm-1500", "clock.json")
 print()

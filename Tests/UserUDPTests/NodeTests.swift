@@ -49,6 +49,42 @@ final class NodeTests: XCTestCase {
                       "gratuitous ARP sent: a \(String(describing: sent(pair.a))), b \(String(describing: sent(pair.b)))")
     }
 
+    /// A jumbo-frame Ethernet port fits on a core beside a reservation (its
+    /// RTUs' batches carry the bytes a 1500-byte port's do), and carries
+    /// 8,000-byte datagrams unfragmented both ways.
+    func testAJumboFramePortStartsAndCarriesJumboDatagrams() throws {
+        let mtu = 9000
+        let (la, lb) = try SocketPairLink.pair(mtu: mtu, a: NodePair.macA, b: NodePair.macB)
+        func node(_ link: LinkDevice, _ address: IPv4Address, _ name: String) throws -> Node {
+            let pool = try BufferPool(slotSize: 64 + mtu + 18, count: 1024)
+            let ic = InterfaceConfiguration(name: name, hardwareAddress: link.hardwareAddress,
+                                            address: IPv4Cidr(address: address, prefixLength: 24)!, mtu: mtu)
+            return try Node(configuration: NodePair.configuration(), ports: [PortSpec(name: name, device: link, pool: pool, interface: ic)])
+        }
+        let a = try node(la, NodePair.addrA, "ja"), b = try node(lb, NodePair.addrB, "jb")
+        defer { a.stop(); b.stop() }
+        try a.start()
+        try b.start()
+        let sink = try b.openUDP()
+        try b.bind(sink, to: SocketAddress(address: .any, port: 5000))
+        let s = try a.openUDP()
+        try a.connect(s, to: SocketAddress(address: NodePair.addrB, port: 5000))
+        try a.reserve(s, UDPReservation(bitsPerSecond: 40_000_000, messageSize: 8000, period: 10_000_000))
+        let payload = UnsafeMutableRawBufferPointer.allocate(byteCount: 8000, alignment: 16)
+        defer { payload.deallocate() }
+        let received = UnsafeMutableRawBufferPointer.allocate(byteCount: 9000, alignment: 16)
+        defer { received.deallocate() }
+        for seq in 0..<50 {
+            PayloadPattern.fill(payload, seq: UInt64(seq))
+            try s.send(UnsafeRawBufferPointer(payload), timeout: 1_000_000_000)
+            guard let got = try sink.receive(into: received, timeout: 2_000_000_000) else { return XCTFail("datagram \(seq) lost") }
+            XCTAssertEqual(got.length, 8000)
+            XCTAssertEqual(PayloadPattern.check(UnsafeRawBufferPointer(rebasing: received[0..<got.stored])), UInt64(seq))
+        }
+        let fragments = a.counters().first?.1.first { $0.0 == "fragments_sent" }?.1 ?? 0
+        XCTAssertEqual(fragments, 0, "8,000-byte datagrams were fragmented at MTU 9000")
+    }
+
     func testDatagramsBothWaysWithContentChecked() throws {
         let pair = try NodePair()
         let server = try pair.b.openUDP(name: "server")
