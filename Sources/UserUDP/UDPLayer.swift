@@ -56,6 +56,14 @@ public final class UDPLayer: TransportHandler {
         self.demux = demux
     }
 
+    /// A node stopped while datagrams were arriving leaves frames in its
+    /// sockets' channels that no input RTU will take: they go back to the
+    /// pool here (a socket can outlive its layer, and a channel must not be
+    /// freed holding another pool's buffers).
+    deinit {
+        for socket in sockets.values { socket.channel.drain(to: interface.pool) }
+    }
+
     // MARK: - Socket table (applied on the core)
 
     public func install(_ socket: UDPSocket) {

@@ -3,6 +3,7 @@ import Links
 import Node
 import RTUScheduler
 import Stack
+import Synchronization
 import UserUDP
 import Wire
 import XCTest
@@ -83,6 +84,40 @@ final class NodeTests: XCTestCase {
         }
         let fragments = a.counters().first?.1.first { $0.0 == "fragments_sent" }?.1 ?? 0
         XCTAssertEqual(fragments, 0, "8,000-byte datagrams were fragmented at MTU 9000")
+    }
+
+    /// A node stopped while datagrams wait in a socket's channel (its input
+    /// RTU busy in a slow handler) gives their buffers back to the pool when
+    /// it goes, instead of freeing the channel with them (a trap).
+    func testStoppingWithDatagramsInAChannelGivesTheirBuffersBack() throws {
+        let (la, lb) = try SocketPairLink.pair(a: NodePair.macA, b: NodePair.macB)
+        let pool = try BufferPool(slotSize: 64 + 1518, count: 256)
+        var b: Node? = try {
+            let ic = InterfaceConfiguration(name: "b", hardwareAddress: lb.hardwareAddress,
+                                            address: IPv4Cidr(address: NodePair.addrB, prefixLength: 24)!)
+            return try Node(configuration: NodePair.configuration(), ports: [PortSpec(name: "b", device: lb, pool: pool, interface: ic)])
+        }()
+        let a = try NodePair.node(la, address: NodePair.addrA, name: "a", configure: { _ in })
+        defer { a.stop() }
+        try a.start()
+        try b!.start()
+        let handled = Atomic<Int>(0)
+        let sink = try b!.openUDP(handler: { _ in
+            handled.add(1, ordering: .relaxed)
+            usleep(20_000)   // a slow handler: the channel fills behind it
+        })
+        try b!.bind(sink, to: SocketAddress(address: .any, port: 5000))
+        let s = try a.openUDP()
+        try a.connect(s, to: SocketAddress(address: NodePair.addrB, port: 5000))
+        let data = UnsafeRawBufferPointer(UnsafeMutableRawBufferPointer.allocate(byteCount: 100, alignment: 8))
+        defer { data.deallocate() }
+        for _ in 0..<40 { try s.send(data, timeout: 1_000_000_000) }
+        let queued = { (b!.counters().first?.1.first { $0.0 == "demux_to_sockets" }?.1 ?? 0) }
+        XCTAssertTrue(waitUntil { queued() >= 20 && handled.load(ordering: .relaxed) >= 1 }, "demuxed \(queued())")
+        b!.stop()
+        XCTAssertLessThan(handled.load(ordering: .relaxed), 20, "the handler kept up: nothing was left in the channel")
+        b = nil
+        XCTAssertEqual(pool.available, pool.count, "buffers lost when the node went")
     }
 
     func testDatagramsBothWaysWithContentChecked() throws {
