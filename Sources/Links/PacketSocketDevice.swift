@@ -108,13 +108,19 @@ public final class PacketSocketDevice: LinkDevice {
     ///   - multicastGroups: group MACs admitted by the filter (joined on the interface).
     ///   - ring: the kind of receive ring.
     ///   - blockSize, blockCount: ring memory, blockCount blocks of blockSize
-    ///     bytes (a multiple of the page size). For V2 the block size is
+    ///     bytes (a multiple of the page size). The default is 4 MiB as 64
+    ///     blocks of 64 KiB rather than 16 of 256 KiB: at low rates each V3
+    ///     block is retired after the retire timeout holding a few frames, so
+    ///     the ring bridges blockCount × 1 ms of the reader being held up (a
+    ///     VM stall of 20–40 ms overflowed 16 blocks: frames lost in the
+    ///     kernel); at high rates blocks fill and the bytes bound it, as
+    ///     before. A block still holds several 9216-byte frames. For V2 the block size is
     ///     rounded down to a multiple of the slot size (the smallest power of
     ///     two holding the largest frame, 2048 at MTU 1500), at least one slot.
     ///   - retireMilliseconds: TPACKET_V3 block retire timeout (V2 has none).
     public init(interface: String, hardwareAddress: EthernetAddress? = nil, mtu: Int? = nil,
                 multicastGroups: [EthernetAddress] = [], ring: ReceiveRing = .v3,
-                blockSize: Int = 1 << 18, blockCount: Int = 16, retireMilliseconds: Int = 1) throws(LinkError) {
+                blockSize: Int = 1 << 16, blockCount: Int = 64, retireMilliseconds: Int = 1) throws(LinkError) {
         name = interface
         interfaceIndex = try Interface.index(interface)
         let own = try Interface.hardwareAddress(interface)
