@@ -140,6 +140,16 @@ int rtu_sched_epoll_unwatch(int epfd, int fd) {
     return epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL) == 0 ? 0 : errno;
 }
 
+int rtu_sched_epoll_watch_oneshot(int epfd, int fd, uint64_t token) {
+    struct epoll_event ev = { .events = EPOLLIN | EPOLLONESHOT, .data = { .u64 = token } };
+    return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) == 0 ? 0 : errno;
+}
+
+int rtu_sched_epoll_rearm(int epfd, int fd, uint64_t token) {
+    struct epoll_event ev = { .events = EPOLLIN | EPOLLONESHOT, .data = { .u64 = token } };
+    return epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev) == 0 ? 0 : errno;
+}
+
 int rtu_sched_wait_readable(int fd, int64_t timeout_ns) {
     struct pollfd p = { .fd = fd, .events = POLLIN };
     struct timespec ts;

@@ -24,6 +24,17 @@ public struct NodeConfiguration: Sendable {
     /// `NAME.link`: minimum inter-release time and frames per release.
     public var linkPeriod: Nanoseconds = 1_000_000
     public var linkBatch = 256
+    /// `NAME.link` watches its device one-shot (`RTURuntime.watch(descriptor:for:holdoff:)`):
+    /// after an invocation that took more than one frame, the descriptor is
+    /// enabled again only this much later, so under a stream the core wakes
+    /// once per batch gathered meanwhile instead of once per frame, as a
+    /// TPACKET_V2 ring or a TAP device would wake it; after a lone frame (a
+    /// request) it is enabled again at once. On the 2-vCPU VMs 200 µs brought
+    /// a V2 ring's CPU per frame under a flood near V3's (40 µs: ~4x V3's,
+    /// enough to starve the SCHED_OTHER receivers of reserved streams under
+    /// load) at no cost to lone requests (BENCHMARKS.md, "Slack service for
+    /// early events"); a frame of a stream waits up to this long.
+    public var linkHoldoff: Nanoseconds = 200_000
     /// `NAME.stack` / `NAME.frag`: minimum inter-release time and frames per release.
     public var stackPeriod: Nanoseconds = 2_000_000
     public var stackBatch = 32
@@ -200,7 +211,7 @@ public final class Node: @unchecked Sendable {
                 let link = try runtime.add(RTUSpec(name: "\(port.name).link", owner: "rtud", period: c.linkPeriod,
                                                    budget: linkBudget(port, batch: linkBatch), batch: linkBatch, kind: .reactive),
                                            body: LinkUpcall(port: port), on: .core(port.core))
-                try runtime.watch(descriptor: port.device.pollDescriptor, for: link.id)
+                try runtime.watch(descriptor: port.device.pollDescriptor, for: link.id, holdoff: c.linkHoldoff)
                 let stack = try runtime.add(RTUSpec(name: "\(port.name).stack", owner: "rtud", period: c.stackPeriod,
                                                     budget: stackBudget(port, batch: stackBatch), batch: stackBatch,
                                                     kind: .reactive),
@@ -218,8 +229,11 @@ public final class Node: @unchecked Sendable {
                     let cells = Int64(atm.catchUpCells)
                     let frames = (cells + Int64(atm.cellsPerFrame) - 1) / Int64(atm.cellsPerFrame)
                     let budget = c.atmFrameCost + cells * c.atmCellCost + frames * c.atmFrameCost
+                    // Its own signals are its timer (`releaseATMIfDue`): served
+                    // in the slack they would poll the cell clock until due.
                     let handle = try runtime.add(RTUSpec(name: "\(port.name).atm", owner: "rtud", period: c.atmPeriod,
-                                                         budget: budget, batch: atm.catchUpCells, kind: .reactive),
+                                                         budget: budget, batch: atm.catchUpCells, kind: .reactive,
+                                                         earlyEvents: .holdUntilRelease),
                                                  body: ATMUpcall(port: port), on: .core(port.core))
                     port.atmTrigger = handle.trigger
                     port.atmPeriod = UInt64(c.atmPeriod)

@@ -194,6 +194,7 @@ final class LinkUpcall: Upcall {
         let pool = port.interface.pool
         let demux = port.demux
         var total = 0
+        defer { context.handled = total }   // a lone frame: the device is watched again at once
         while total < context.batch {
             let n: Int
             do { n = try port.device.receive(into: batch, limit: min(batch.capacity, context.batch - total), pool: pool) } catch {

@@ -155,8 +155,11 @@ final class CoreRuntime: @unchecked Sendable {
                 } else {
                     // A watched descriptor: its trigger is kept alive by the
                     // runtime's registry until this core applied its removal.
-                    let pointer = UnsafeRawPointer(bitPattern: UInt(token))!
-                    Unmanaged<RTUTrigger>.fromOpaque(pointer)._withUnsafeGuaranteedRef { $0.markFromDispatcher() }
+                    // Bit 0 marks the one-shot descriptor (`RTUTrigger.token`).
+                    let pointer = UnsafeRawPointer(bitPattern: UInt(token & ~1))!
+                    Unmanaged<RTUTrigger>.fromOpaque(pointer)._withUnsafeGuaranteedRef {
+                        $0.markFromDispatcher(oneShot: token & 1 != 0)
+                    }
                 }
             }
         } else {

@@ -23,9 +23,12 @@ public struct SlotConfig {
     public var trigger: RTUTrigger?
     /// Periodic only: absolute time of the first release (nil: when applied).
     public var firstRelease: Nanoseconds?
+    /// Reactive only: what happens to an event before the next allowed release.
+    public var earlyEvents: EarlyEventPolicy
 
     public init(id: RTUID, kind: SlotKind, period: Nanoseconds, budget: Nanoseconds, batch: Int,
-                body: Upcall, stats: RTUStatistics, trigger: RTUTrigger?, firstRelease: Nanoseconds? = nil) {
+                body: Upcall, stats: RTUStatistics, trigger: RTUTrigger?, firstRelease: Nanoseconds? = nil,
+                earlyEvents: EarlyEventPolicy = .serveInSlack) {
         self.id = id
         self.kind = kind
         self.period = period
@@ -35,6 +38,7 @@ public struct SlotConfig {
         self.stats = stats
         self.trigger = trigger
         self.firstRelease = firstRelease
+        self.earlyEvents = earlyEvents
     }
 }
 
@@ -67,13 +71,19 @@ public enum StepResult: Equatable, Sendable {
 ///   higher-priority release during it only makes `shouldYield` true;
 /// - a periodic RTU is released at `first + k·T`; if the dispatcher fell
 ///   behind by whole periods, the skipped releases count as misses;
-/// - a reactive RTU is released by a signal, at most once per T;
+/// - a reactive RTU is released by a signal, at most once per T; a signal
+///   before the next allowed release (last release + T) with no job of the
+///   RTU open puts it on the ready list, to be served in the slack like
+///   best-effort work (`EarlyEventPolicy.serveInSlack`): not a release, not
+///   charged to the budget; if work is left at the next allowed release, it
+///   is released then as usual;
 /// - CPU time is charged to the period's budget; exceeding it is an overrun
 ///   (counted once per period) and demotes the RTU to best-effort until its
 ///   next release; an RTU with budget spent and work left also continues only
 ///   in the slack;
-/// - best-effort work (entries and demoted RTUs with work left) is served
-///   round-robin when no RTU is released, one slice per invocation.
+/// - best-effort work (entries, demoted RTUs with work left, early events
+///   of reactive RTUs) is served round-robin when no RTU is released, one
+///   slice per invocation.
 ///
 /// What a step costs does not grow with the number of entries: a daemon
 /// holds two best-effort entries per unreserved socket, tens of thousands,
@@ -94,6 +104,8 @@ public final class DispatcherCore {
         let body: Upcall
         let stats: RTUStatistics
         let trigger: RTUTrigger?
+        /// Reactive: early events are served in the slack (`.serveInSlack`).
+        let servesEarlyEvents: Bool
         /// Periodic: next release. Reactive: earliest allowed next release.
         var nextRelease: Nanoseconds
         var releaseTime: Nanoseconds = 0
@@ -110,6 +122,13 @@ public final class DispatcherCore {
         /// Reactive/best-effort: a signal arrived and is not yet served.
         var eventPending = false
         var eventAt: Nanoseconds = 0
+        /// Reactive: on the ready list (or invoked from it) for events that
+        /// came before the next allowed release, with no job open; cleared
+        /// when that work is done or the next release takes it over.
+        var early = false
+        /// Reactive: when its one-shot descriptor is to be enabled again
+        /// (`RTURuntime.watch(descriptor:for:holdoff:)`), or `.max`.
+        var rearmAt: Nanoseconds = .max
         /// Ready-list links (slab indices, -1: none) and membership.
         var previousReady = -1
         var nextReady = -1
@@ -167,7 +186,8 @@ public final class DispatcherCore {
         self.stats = stats
         self.bestEffortSlice = bestEffortSlice
         vacant = Slot(id: RTUID(rawValue: 0), kind: .bestEffort, period: .max, budget: 0, batch: 1, body: Upcall(),
-                      stats: RTUStatistics(id: RTUID(rawValue: 0), name: "", histograms: false), trigger: nil, nextRelease: .max, live: false)
+                      stats: RTUStatistics(id: RTUID(rawValue: 0), name: "", histograms: false), trigger: nil,
+                      servesEarlyEvents: false, nextRelease: .max, live: false)
         slots.reserveCapacity(capacity)
         freeSlots.reserveCapacity(capacity)
         slotOf.reserveCapacity(capacity)
@@ -205,6 +225,7 @@ public final class DispatcherCore {
             }
             slots[i] = Slot(id: c.id, kind: c.kind, period: c.period, budget: c.budget, batch: c.batch,
                             body: c.body, stats: c.stats, trigger: c.trigger,
+                            servesEarlyEvents: c.kind == .reactive && c.earlyEvents == .serveInSlack,
                             nextRelease: c.kind == .periodic ? (c.firstRelease ?? now) : now, live: true)
             slotOf[c.id] = i
             if slots[i].isRealtime { insertRealtime(i) }
@@ -319,17 +340,29 @@ public final class DispatcherCore {
 
     /// Slot `i`'s bit was set: an event if its trigger is still pending (a
     /// bit left by the removed previous owner of the index finds none).
+    ///
+    /// A reactive RTU's event before its next allowed release, when no job
+    /// of it is open (not released, not on the ready list with a job's work
+    /// left), is early: it goes to the back of the ready list. An open job's
+    /// next invocation sees the event anyway (signal, then drain).
     private func noteSignal(_ i: Int, _ now: Nanoseconds) {
         guard i < slots.count, slots[i].live, slots[i].trigger?.take() == true else { return }
         if slots[i].kind == .bestEffort {
             setBestEffortReady(i, true)
-        } else if !slots[i].eventPending {
+            return
+        }
+        if !slots[i].eventPending {
             slots[i].eventPending = true
             slots[i].eventAt = now
         }
+        if slots[i].servesEarlyEvents && !slots[i].rtReady && !slots[i].queued && now < slots[i].nextRelease {
+            slots[i].early = true
+            setBestEffortReady(i, true)
+        }
     }
 
-    /// Releases the real-time slots whose time or event has come.
+    /// Releases the real-time slots whose time or event has come, and
+    /// enables the one-shot descriptors whose holdoff is over.
     private func release(_ now: Nanoseconds) {
         for position in realtime.indices {
             let i = realtime[position]
@@ -337,6 +370,10 @@ public final class DispatcherCore {
             case .periodic:
                 if now >= slots[i].nextRelease { releasePeriodic(i, now) }
             case .reactive:
+                if now >= slots[i].rearmAt {
+                    slots[i].rearmAt = .max
+                    slots[i].trigger?.rearm()
+                }
                 if slots[i].eventPending && !slots[i].rtReady && now >= slots[i].nextRelease {
                     let t = max(slots[i].nextRelease, slots[i].eventAt)
                     slots[i].eventPending = false
@@ -380,6 +417,7 @@ public final class DispatcherCore {
         slots[i].demoted = false
         slots[i].started = false
         slots[i].rtReady = true
+        slots[i].early = false
         setBestEffortReady(i, false)
     }
 
@@ -398,9 +436,11 @@ public final class DispatcherCore {
         return t
     }
 
-    /// When the dispatcher must look again if nothing happens meanwhile.
+    /// When the dispatcher must look again if nothing happens meanwhile: a
+    /// release, or a one-shot descriptor to enable again.
     public func nextWake() -> Nanoseconds? {
-        let t = earliestRelease(before: realtime.count, now: clock.now())
+        var t = earliestRelease(before: realtime.count, now: clock.now())
+        for i in realtime { t = min(t, slots[i].rearmAt) }
         return t == .max ? nil : t
     }
 
@@ -430,6 +470,7 @@ public final class DispatcherCore {
         } else {
             completeRealtime(i, start: now, end: end, cpu: cpu, more: outcome == .moreWork)
         }
+        if outcome == .done { workDone(i, at: end, handled: context.handled) }
     }
 
     private func completeRealtime(_ i: Int, start: Nanoseconds, end: Nanoseconds, cpu: Nanoseconds, more: Bool) {
@@ -465,13 +506,33 @@ public final class DispatcherCore {
         self.stats.invocations.increment()
     }
 
+    /// Slot `i` has no work left: its one-shot descriptor, if it was
+    /// reported since it was last enabled, is enabled again now — after an
+    /// invocation that `handled` at most one item, or without a holdoff —
+    /// or after the watch's holdoff (a reactive RTU's; a holdoff already
+    /// running is kept, so frequent invocations cannot postpone it).
+    private func workDone(_ i: Int, at end: Nanoseconds, handled: Int?) {
+        guard let trigger = slots[i].trigger, trigger.isDisarmed else { return }
+        let holdoff = trigger.holdoff.load(ordering: .relaxed)
+        if holdoff <= 0 || slots[i].kind != .reactive || (handled ?? .max) <= 1 {
+            slots[i].rearmAt = .max
+            trigger.rearm()
+        } else if slots[i].rearmAt == .max {
+            slots[i].rearmAt = end + holdoff
+        }
+    }
+
     private func completeBestEffort(_ i: Int, cpu: Nanoseconds, more: Bool) {
         let stats = slots[i].stats
         stats.beginWrite()
         stats.recordExecution(cpu, bestEffort: true)
+        if slots[i].early { stats.slackInvocations.increment() }
         stats.endWrite()
         setBestEffortReady(i, more)
-        if !more && slots[i].kind == .reactive { slots[i].eventPending = false }
+        if !more && slots[i].kind == .reactive {
+            slots[i].eventPending = false
+            slots[i].early = false
+        }
         self.stats.bestEffortCPU.increment(by: cpu)
         self.stats.invocations.increment()
     }

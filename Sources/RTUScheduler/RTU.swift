@@ -17,6 +17,24 @@ public enum RTUKind: Sendable, Hashable {
     case reactive
 }
 
+/// What a reactive RTU does with an event that arrives before its next
+/// allowed release (its last release + T).
+public enum EarlyEventPolicy: Sendable, Hashable {
+    /// Served at once if the core has slack: the RTU joins the best-effort
+    /// ready list and runs one best-effort slice at a time, round-robin with
+    /// the other best-effort work, after every released RTU, not charged to
+    /// its budget. Work still left at its next allowed release is released
+    /// as real-time then. Its real-time releases, and so every guarantee,
+    /// are those of `.holdUntilRelease`; what it adds is only slack, which
+    /// admission already charges as blocking (one best-effort slice).
+    case serveInSlack
+    /// Held until the next allowed release. For an RTU whose own events are
+    /// a timer: one that signals itself to run again one period later (an
+    /// ATM adaptor's cell clock), which in the slack would run again at once
+    /// and poll until its period is over.
+    case holdUntilRelease
+}
+
 /// A reservation: what admission analyses and the dispatcher enforces.
 public struct RTUSpec: Sendable, Hashable, CustomStringConvertible {
     /// Human-readable name, reported in refusals and statistics.
@@ -31,15 +49,18 @@ public struct RTUSpec: Sendable, Hashable, CustomStringConvertible {
     /// Batch B: work items (messages) one invocation handles at most, ≥ 1.
     public var batch: Int
     public var kind: RTUKind
+    /// Reactive only: service of events that come before the next allowed release.
+    public var earlyEvents: EarlyEventPolicy
 
     public init(name: String, owner: String = "", period: Nanoseconds, budget: Nanoseconds,
-                batch: Int = 1, kind: RTUKind = .periodic) {
+                batch: Int = 1, kind: RTUKind = .periodic, earlyEvents: EarlyEventPolicy = .serveInSlack) {
         self.name = name
         self.owner = owner
         self.period = period
         self.budget = budget
         self.batch = batch
         self.kind = kind
+        self.earlyEvents = earlyEvents
     }
 
     public var description: String {

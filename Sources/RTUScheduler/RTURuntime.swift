@@ -195,7 +195,8 @@ public final class RTURuntime: @unchecked Sendable {
             s.registry[placed.id] = Registered(core: placed.core, body: body, trigger: trigger, stats: stats)
             push(.add(SlotConfig(id: placed.id, kind: spec.kind == .periodic ? .periodic : .reactive,
                                  period: spec.period, budget: spec.budget, batch: spec.batch, body: body,
-                                 stats: stats, trigger: trigger, firstRelease: firstRelease)),
+                                 stats: stats, trigger: trigger, firstRelease: firstRelease,
+                                 earlyEvents: spec.earlyEvents)),
                  core: placed.core, state: &s)
             return RTUHandle(id: placed.id, core: placed.core, trigger: trigger, statistics: stats)
         }
@@ -223,19 +224,62 @@ public final class RTURuntime: @unchecked Sendable {
     }
 
     /// Releases the reactive RTU or best-effort entry `id` whenever `descriptor`
-    /// becomes readable (edge-triggered: the body must drain it, or return
-    /// `.moreWork` until it has). The dispatcher waits on it in its epoll set,
-    /// so a device or a client's doorbell wakes the core without a thread of
-    /// its own. Removing the RTU stops the watch; the caller keeps the
-    /// descriptor open until then.
-    public func watch(descriptor: Int32, for id: RTUID) throws(SchedulerError) {
+    /// becomes readable. The dispatcher waits on it in its epoll set, so a
+    /// device or a client's doorbell wakes the core without a thread of its
+    /// own.
+    ///
+    /// `holdoff` nil: edge-triggered, every time it becomes readable (the
+    /// body must drain it, or return `.moreWork` until it has), even while
+    /// the RTU already has an event pending. With a `holdoff`: one-shot —
+    /// reported once, then disabled until an invocation of the RTU returns
+    /// `.done`; the dispatcher enables it again (`epoll_ctl` MOD, one system
+    /// call; the kernel reports it at once if it is readable then) right
+    /// away if that invocation handled at most one item (`UpcallContext.handled`:
+    /// a lone event, nothing to batch), `holdoff` later otherwise. So while
+    /// the RTU has work pending (waiting for its release, its turn in the
+    /// slack, or the end of the core's busy cap) its descriptor wakes
+    /// nobody, and under a stream it wakes the core at most once per
+    /// invocation plus `holdoff`, which lets frames gather into batches; an
+    /// event of a stream is seen at most `holdoff` later than it would be
+    /// otherwise. For a descriptor that is readable exactly while there is
+    /// work to read from it (a device's receive ring, a socket), not for an
+    /// eventfd the body does not read, which would be reported again at
+    /// every re-enabling. A `holdoff` above 0 needs a reactive RTU (it is
+    /// timed with the releases); one descriptor per RTU may be one-shot.
+    ///
+    /// Removing the RTU stops the watch. The caller keeps the descriptor
+    /// open until then, and a one-shot one until the core has applied the
+    /// removal (`waitUntilApplied()`): the core may enable it again until
+    /// then, and must not find its number reused by another descriptor.
+    public func watch(descriptor: Int32, for id: RTUID, holdoff: Nanoseconds? = nil) throws(SchedulerError) {
         try control.withLock { (s: inout ControlState) throws(SchedulerError) in
             guard let entry = s.registry[id] ?? s.bestEffort[id], let trigger = entry.trigger else {
                 throw .admission(.unknownRTU(id))
             }
-            let token = UInt64(UInt(bitPattern: Unmanaged.passUnretained(trigger).toOpaque()))
-            let e = rtu_sched_epoll_watch(cores[entry.core].epollFD, descriptor, token)
-            if e != 0 { throw .systemCall("epoll_ctl(ADD)", errno: e) }
+            let epollFD = cores[entry.core].epollFD
+            if let holdoff {
+                let name = entry.stats.name
+                guard holdoff >= 0 else { throw .admission(.invalidSpec(name: name, reason: "holdoff must be ≥ 0")) }
+                guard holdoff == 0 || s.registry[id] != nil && s.model.rtu(id)?.spec.kind == .reactive else {
+                    throw .admission(.invalidSpec(name: name, reason: "a holdoff above 0 needs a reactive RTU"))
+                }
+                guard trigger.oneShot.load(ordering: .relaxed) == RTUTrigger.noOneShot else {
+                    throw .admission(.invalidSpec(name: name, reason: "already watches a one-shot descriptor"))
+                }
+                // Published before the descriptor can be reported, so the
+                // dispatcher always knows what to enable again.
+                trigger.holdoff.store(holdoff, ordering: .relaxed)
+                trigger.oneShot.store(UInt64(UInt32(bitPattern: epollFD)) << 32 | UInt64(UInt32(bitPattern: descriptor)),
+                                      ordering: .releasing)
+                let e = rtu_sched_epoll_watch_oneshot(epollFD, descriptor, trigger.token(oneShot: true))
+                if e != 0 {
+                    trigger.oneShot.store(RTUTrigger.noOneShot, ordering: .releasing)
+                    throw .systemCall("epoll_ctl(ADD)", errno: e)
+                }
+            } else {
+                let e = rtu_sched_epoll_watch(epollFD, descriptor, trigger.token(oneShot: false))
+                if e != 0 { throw .systemCall("epoll_ctl(ADD)", errno: e) }
+            }
             s.watched[id, default: []].append(descriptor)
         }
     }
@@ -256,13 +300,16 @@ public final class RTURuntime: @unchecked Sendable {
     }
 
     /// Changes period, budget and batch of an admitted RTU (same core, same
-    /// kind); a refusal leaves the old reservation in force.
+    /// kind and early-event policy); a refusal leaves the old reservation in force.
     public func change(_ id: RTUID, to spec: RTUSpec) throws(SchedulerError) {
         try control.withLock { (s: inout ControlState) throws(SchedulerError) in
             purgeRetired(&s)
             guard let entry = s.registry[id], let old = s.model.rtu(id) else { throw .admission(.unknownRTU(id)) }
             guard spec.kind == old.spec.kind else {
                 throw .admission(.invalidSpec(name: spec.name, reason: "kind cannot change"))
+            }
+            guard spec.earlyEvents == old.spec.earlyEvents else {
+                throw .admission(.invalidSpec(name: spec.name, reason: "early-event policy cannot change"))
             }
             guard cores[entry.core].ring.freeCount > 0 else { throw .commandRingFull(core: entry.core) }
             var model = s.model

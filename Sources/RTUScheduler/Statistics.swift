@@ -104,6 +104,7 @@ public final class RTUStatistics: @unchecked Sendable {
     let releases = Atomic<UInt64>(0)
     let invocations = Atomic<UInt64>(0)
     let bestEffortInvocations = Atomic<UInt64>(0)
+    let slackInvocations = Atomic<UInt64>(0)
     let overruns = Atomic<UInt64>(0)
     let misses = Atomic<UInt64>(0)
     /// Entries written to the miss log (one per `recordMiss`, which may count several misses).
@@ -183,6 +184,7 @@ public final class RTUStatistics: @unchecked Sendable {
                 releases: releases.load(ordering: .relaxed),
                 invocations: invocations.load(ordering: .relaxed),
                 bestEffortInvocations: bestEffortInvocations.load(ordering: .relaxed),
+                slackInvocations: slackInvocations.load(ordering: .relaxed),
                 overruns: overruns.load(ordering: .relaxed),
                 deadlineMisses: misses.load(ordering: .relaxed),
                 latenessMax: maxLateness.load(ordering: .relaxed),
@@ -211,8 +213,14 @@ public struct RTUStatsSnapshot: Sendable, Hashable {
     public var releases: UInt64
     /// Invocations at real-time priority.
     public var invocations: UInt64
-    /// Invocations in the best-effort slack (demoted or out of budget).
+    /// Invocations in the best-effort slack: a best-effort entry's, a
+    /// demoted or out-of-budget job's remaining work, or early events.
     public var bestEffortInvocations: UInt64
+    /// Of `bestEffortInvocations`, those serving a reactive RTU's events
+    /// that came before its next allowed release, with no job of it open
+    /// (`EarlyEventPolicy.serveInSlack`): work done sooner than the
+    /// reservation promises, in the slack.
+    public var slackInvocations: UInt64
     /// Periods in which the RTU used more CPU than its budget.
     public var overruns: UInt64
     /// Jobs that did not finish their first invocation by release + T,

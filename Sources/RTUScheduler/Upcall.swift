@@ -41,9 +41,17 @@ public struct UpcallContext {
     /// CPU time this invocation may use: the rest of the period's budget, or
     /// the best-effort slice.
     public let budget: Nanoseconds
-    /// True when the RTU runs in the slack (best-effort entry, or an RTU
-    /// demoted for overrunning / out of budget with work left).
+    /// True when the RTU runs in the slack (best-effort entry, an RTU
+    /// demoted for overrunning / out of budget with work left, or an early
+    /// event of a reactive RTU).
     public let isBestEffort: Bool
+    /// Set by the body: how many items (frames) this invocation handled.
+    /// Only the timing of a one-shot descriptor's re-enabling uses it
+    /// (`RTURuntime.watch(descriptor:for:holdoff:)`): after an invocation
+    /// that handled at most one item, a lone event, the descriptor is
+    /// enabled again at once, since there is nothing to batch; after more,
+    /// or when the body does not say, only after the holdoff.
+    public var handled: Int?
 
     @usableFromInline let yieldAt: Nanoseconds
     @usableFromInline let urgencyPeriod: Nanoseconds
@@ -200,6 +208,17 @@ public final class RTUTrigger: @unchecked Sendable {
     /// The dispatcher slot it releases (its bit in the doorbell's signal
     /// set); -1 until the dispatcher applied the RTU's addition.
     @usableFromInline let slot = Atomic<Int>(-1)
+    /// The descriptor watched one-shot for this trigger, if any
+    /// (`RTURuntime.watch(descriptor:for:holdoff:)`): the epoll instance in
+    /// the high 32 bits, the descriptor in the low ones; `noOneShot` when none.
+    let oneShot = Atomic<UInt64>(RTUTrigger.noOneShot)
+    /// How long after an invocation that returns `.done` the one-shot
+    /// descriptor is enabled again.
+    let holdoff = Atomic<Int64>(0)
+    /// Dispatcher only: the one-shot descriptor was reported and is
+    /// disabled until `rearm()`.
+    let disarmed = Atomic<Bool>(false)
+    static let noOneShot = UInt64.max
 
     public init(id: RTUID, period: Nanoseconds, doorbell: CoreDoorbell) {
         self.id = id
@@ -220,11 +239,36 @@ public final class RTUTrigger: @unchecked Sendable {
 
     /// Dispatcher side: an event the dispatcher itself observed (a watched
     /// descriptor became readable while it waited), so no eventfd write.
-    @usableFromInline func markFromDispatcher() {
+    /// `oneShot`: the descriptor was the one-shot one, disabled from now on.
+    @usableFromInline func markFromDispatcher(oneShot: Bool) {
+        if oneShot { disarmed.store(true, ordering: .relaxed) }
         if !pending.exchange(true, ordering: .sequentiallyConsistent) {
             doorbell.mark(slot.load(ordering: .sequentiallyConsistent))
         }
         doorbell.signalled.store(true, ordering: .sequentiallyConsistent)
+    }
+
+    /// The epoll data of this trigger's descriptors: its address, with bit 0
+    /// set for the one-shot descriptor (an object's address is 16-aligned).
+    func token(oneShot: Bool) -> UInt64 {
+        UInt64(UInt(bitPattern: Unmanaged.passUnretained(self).toOpaque())) | (oneShot ? 1 : 0)
+    }
+
+    /// Dispatcher side: whether the one-shot descriptor waits to be enabled again.
+    var isDisarmed: Bool { disarmed.load(ordering: .relaxed) }
+
+    /// Dispatcher side: enables the one-shot descriptor again if it was
+    /// reported. The kernel polls it then, so frames that came while it was
+    /// disabled are reported at once. An error is left alone: ENOENT or
+    /// EBADF mean the RTU's removal took the descriptor out of the set
+    /// (the removal is then applied on this core before the next step).
+    func rearm() {
+        guard disarmed.load(ordering: .relaxed) else { return }
+        disarmed.store(false, ordering: .relaxed)
+        let watch = oneShot.load(ordering: .acquiring)
+        guard watch != Self.noOneShot else { return }
+        _ = rtu_sched_epoll_rearm(Int32(truncatingIfNeeded: watch >> 32), Int32(truncatingIfNeeded: watch),
+                                  token(oneShot: true))
     }
 
     /// Dispatcher side: binds the trigger to `slot`. A signal that came

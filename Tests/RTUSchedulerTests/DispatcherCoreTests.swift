@@ -135,15 +135,18 @@ import Testing
         #expect(h.step() == .idle(wakeAt: nil))  // both returned .done
     }
 
+    /// Early events held for the release (`.holdUntilRelease`; with
+    /// `.serveInSlack` they are served in between: SlackServiceTests).
     @Test func reactiveRTUIsReleasedAtMostOncePerPeriod() {
         let h = Harness()
         let clock = h.clock
         var releases: [Nanoseconds] = []
-        let rx = h.add("rx", kind: .reactive, period: 1 * ms, budget: 100 * us, body: ClosureUpcall { ctx in
-            releases.append(ctx.release)
-            clock.advance(by: 10 * us)
-            return .done
-        })
+        let rx = h.add("rx", kind: .reactive, period: 1 * ms, budget: 100 * us, earlyEvents: .holdUntilRelease,
+                       body: ClosureUpcall { ctx in
+                           releases.append(ctx.release)
+                           clock.advance(by: 10 * us)
+                           return .done
+                       })
         #expect(h.step() == .idle(wakeAt: nil))  // no event, nothing to do
         rx.trigger?.signal()
         rx.trigger?.signal()  // coalesces
@@ -174,6 +177,7 @@ import Testing
         #expect(calls == 3)
         #expect(rx.stats.snapshot().releases == 1)
         #expect(rx.stats.snapshot().bestEffortInvocations == 2)
+        #expect(rx.stats.snapshot().slackInvocations == 0)  // the job's own work, not early events
     }
 
     @Test func fallingBehindCountsSkippedReleasesAsMisses() {

@@ -27,6 +27,7 @@ final class Harness {
     @discardableResult
     func add(_ name: String, kind: SlotKind = .periodic, period: Nanoseconds = .max, budget: Nanoseconds = ms,
              batch: Int = 1, firstRelease: Nanoseconds? = nil, cost: Nanoseconds = 100 * us,
+             earlyEvents: EarlyEventPolicy = .serveInSlack,
              body: Upcall? = nil) -> (id: RTUID, stats: RTUStatistics, trigger: RTUTrigger?) {
         let id = RTUID(rawValue: nextID)
         nextID += 1
@@ -35,7 +36,8 @@ final class Harness {
         let clock = self.clock
         let b = body ?? ClosureUpcall { _ in clock.advance(by: cost); return .done }
         core.apply(.add(SlotConfig(id: id, kind: kind, period: period, budget: budget, batch: batch, body: b,
-                                   stats: stats, trigger: trigger, firstRelease: firstRelease)))
+                                   stats: stats, trigger: trigger, firstRelease: firstRelease,
+                                   earlyEvents: earlyEvents)))
         return (id, stats, trigger)
     }
 

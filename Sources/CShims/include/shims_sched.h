@@ -81,6 +81,15 @@ int rtu_sched_epoll_watch(int epfd, int fd, uint64_t token);
 /// Removes `fd` from `epfd`; returns 0 or errno.
 int rtu_sched_epoll_unwatch(int epfd, int fd);
 
+/// Adds `fd` to `epfd` for input, one-shot (EPOLLONESHOT): reported once,
+/// then disabled until `rtu_sched_epoll_rearm`. Returns 0 or errno.
+int rtu_sched_epoll_watch_oneshot(int epfd, int fd, uint64_t token);
+
+/// Enables a one-shot `fd` again (EPOLL_CTL_MOD). The kernel polls it
+/// then, so a descriptor already readable is reported at once: nothing that
+/// arrived while it was disabled is missed. Returns 0 or errno.
+int rtu_sched_epoll_rearm(int epfd, int fd, uint64_t token);
+
 /// Waits up to `timeout_ns` (< 0: forever) for `fd` to become readable
 /// (poll(2) with ppoll's nanosecond timeout); returns 1 readable, 0 timeout,
 /// or -errno. EINTR is returned, not retried (the caller re-evaluates).
