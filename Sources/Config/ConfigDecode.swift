@@ -202,7 +202,7 @@ extension RtudConfig {
         return InterfaceConfig(name: name ?? "", driver: driver, device: device,
                                address: address ?? IPv4Cidr(address: .any, prefixLength: 32)!, mtu: mtu, link: link,
                                mac: mac, gateway: gateway, arpTimeout: arpTimeout, tapCreate: tapCreate ?? true,
-                               pvcs: pvcs ?? [], rxRing: rxRing ?? .v3)
+                               pvcs: pvcs ?? [], rxRing: rxRing ?? .standard)
     }
 
     private static func decodeATM(_ reader: TableReader) -> ATMConfig {

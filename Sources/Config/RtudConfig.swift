@@ -104,12 +104,17 @@ public enum LinkDriver: String, Sendable, CaseIterable {
 /// How an `af_packet` interface's AF_PACKET socket hands received frames to
 /// rtud (PacketSocketDevice.ReceiveRing).
 public enum ReceiveRing: String, Sendable, CaseIterable {
-    /// TPACKET_V2: each frame handed over as soon as it is written; wakes
-    /// rtud's core for every frame.
+    /// TPACKET_V2 (the default): each frame handed over as soon as it is
+    /// written, so a lone frame is taken at once; under a stream the link
+    /// RTU's holdoff gathers frames into batches (BENCHMARKS.md, "Slack
+    /// service for early events").
     case v2
-    /// TPACKET_V3 (the default): blocks of frames handed over when full or
-    /// after 1 ms, so a lone frame waits up to 1 ms.
+    /// TPACKET_V3: blocks of frames handed over when full or after 1 ms, so
+    /// a lone frame waits up to 1 ms; the least CPU per frame under a stream.
     case v3
+
+    /// What an `af_packet` interface without `rx_ring` gets.
+    public static let standard = ReceiveRing.v2
 }
 
 public enum LinkMode: String, Sendable, CaseIterable {
@@ -154,7 +159,8 @@ public struct InterfaceConfig: Equatable, Sendable {
     public init(name: String = "rtu0", driver: LinkDriver = .tap, device: String? = nil,
                 address: IPv4Cidr = IPv4Cidr("198.18.0.1/24")!, mtu: Int? = nil, link: LinkMode = .ethernet,
                 mac: EthernetAddress? = nil, gateway: IPv4Address? = nil,
-                arpTimeout: ConfigDuration = .seconds(60), tapCreate: Bool = true, pvcs: [PVCConfig] = [], rxRing: ReceiveRing = .v3) {
+                arpTimeout: ConfigDuration = .seconds(60), tapCreate: Bool = true, pvcs: [PVCConfig] = [],
+                rxRing: ReceiveRing = .standard) {
         self.name = name
         self.driver = driver
         self.device = device

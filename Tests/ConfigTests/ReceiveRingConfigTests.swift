@@ -5,12 +5,12 @@ import Testing
 @Suite struct ReceiveRingConfigTests {
     private let packet = "driver = \"af_packet\"\ndevice = \"veth0\""
 
-    @Test func defaultsToV3AndAcceptsV2() throws {
-        #expect(try RtudConfig.parse(text: interface(packet), cpuCount: 2).interfaces[0].rxRing == .v3)
-        let v2 = try RtudConfig.parse(text: interface(packet + "\nrx_ring = \"v2\""), cpuCount: 2)
-        #expect(v2.interfaces[0].rxRing == .v2)
-        #expect(v2.renderTOML().contains("rx_ring = \"v2\""))
-        #expect(try RtudConfig.parse(text: v2.renderTOML(), cpuCount: 2) == v2)
+    @Test func defaultsToV2AndAcceptsV3() throws {
+        #expect(try RtudConfig.parse(text: interface(packet), cpuCount: 2).interfaces[0].rxRing == .v2)
+        let v3 = try RtudConfig.parse(text: interface(packet + "\nrx_ring = \"v3\""), cpuCount: 2)
+        #expect(v3.interfaces[0].rxRing == .v3)
+        #expect(v3.renderTOML().contains("rx_ring = \"v3\""))
+        #expect(try RtudConfig.parse(text: v3.renderTOML(), cpuCount: 2) == v3)
     }
 
     @Test func refusedForTapAndUnknownValues() {
