@@ -1,13 +1,16 @@
 // sched-bench: release lateness and deadline misses of an RTU set using ~60 %
 // of one core, idle and under stress-ng load, the same dispatcher on
-// SCHED_FIFO and on SCHED_OTHER, all in one run; plus the dispatcher's own
-// overhead. Run by scripts/bench-sched.sh; results in BENCHMARKS.md.
+// SCHED_FIFO and on SCHED_OTHER, all in one run; every deadline miss
+// attributed to its cause with evidence taken at the same moment (the
+// dispatcher thread's schedstat and CPU clock per job, a priority-99 witness
+// thread, the vCPU's steal time); plus the dispatcher's own overhead. Run by
+// scripts/bench-sched.sh; results in BENCHMARKS.md.
 import CShims
 import Foundation
 import RTUScheduler
 
 struct Options {
-    var seconds = 8.0
+    var seconds = 20.0
     var cpu = max(0, ProcessInfo.processInfo.activeProcessorCount - 1)
     var out = "bench-out"
     var hogs = 8
@@ -24,49 +27,13 @@ struct Options {
             case "--hogs": hogs = Int(value) ?? hogs
             case "--priority": priority = Int32(value) ?? priority
             default:
-                FileHandle.standardError.write("usage: sched-bench [--seconds S] [--cpu N] [--out DIR] [--hogs N] [--priority P]\n".data(using: .utf8)!)
+                let usage = "usage: sched-bench [--seconds S] [--cpu N] [--out DIR] [--hogs N] [--priority P]\n"
+                FileHandle.standardError.write(usage.data(using: .utf8)!)
                 exit(2)
             }
             i += 2
         }
     }
-}
-
-/// Busy-loops for a fixed amount of its own CPU time (CLOCK_THREAD_CPUTIME_ID,
-/// so preemption stretches the wall time but not the work), and records each
-/// job's release lateness into a preallocated buffer (no allocation per run).
-final class BusyBody: Upcall {
-    let cost: Nanoseconds
-    let capacity: Int
-    let lateness: UnsafeMutablePointer<Int64>
-    var count = 0
-
-    init(cost: Nanoseconds, capacity: Int) {
-        self.cost = cost
-        self.capacity = capacity
-        lateness = .allocate(capacity: capacity)
-        super.init()
-    }
-
-    deinit { lateness.deallocate() }
-
-    override func run(context: inout UpcallContext) -> UpcallOutcome {
-        if count < capacity {
-            lateness[count] = context.now - context.release
-            count += 1
-        }
-        let end = rtu_sched_thread_cpu_ns() + cost
-        while rtu_sched_thread_cpu_ns() < end {}
-        return .done
-    }
-}
-
-struct RTUPlan {
-    var name: String
-    var period: Nanoseconds
-    var cost: Nanoseconds
-    var budget: Nanoseconds
-    var offset: Nanoseconds
 }
 
 /// 25 % + 7 × 5 % = 60 % of one core. The 10 ms RTUs are phased 375 µs after
@@ -79,6 +46,15 @@ let plan: [RTUPlan] =
                 offset: .millis(Int64(k)) + .micros(375))
     }
 
+/// The witness wakes every 500 µs at 425 and 925 µs into each millisecond:
+/// 50 µs after a 10 ms RTU's release (which it then preempts for ~15 µs)
+/// and after the 10 ms RTUs' jobs, never with a release.
+let witnessPeriod: Nanoseconds = .micros(500)
+let witnessPhase: Nanoseconds = .micros(425)
+/// What the schedulability check charges for each wake-up of the witness
+/// (sleep/wake path included); its measured cost is printed and compared.
+let witnessBudget: Nanoseconds = .micros(40)
+
 struct Result {
     var policy: ThreadPolicy
     var loaded: Bool
@@ -88,13 +64,37 @@ struct Result {
     var overruns: UInt64 = 0
     var samples: [Int64] = []
     var fastSamples: [Int64] = []
-    var missEvents: [(String, DeadlineMiss)] = []
-    var missLogComplete = true
     var overhead: Nanoseconds = 0
     var measuredUtilPPB: Int64 = 0
     /// Steal time of the dispatcher's vCPU during the run (hypervisor preemption).
     var stealMs: Int64 = 0
     var admittedUtilPPB: Int64 = 0
+    var attributed: [AttributedMiss] = []
+    var jobs: [JobRecord] = []
+    var jobsDropped = 0
+    var witness: [WitnessSample] = []
+    var witnessRealtime = false
+    var witnessCPU: Nanoseconds = 0
+    var load = ""
+    var firstRelease: Nanoseconds = 0
+    var segments: [Segment] = []
+    var witnessLate: [WitnessInterval] = []
+    var witnessQueued: [WitnessInterval] = []
+    /// Other processes' real-time threads allowed on the CPU, with the CPU
+    /// time they used during the configuration.
+    var competitors: [(RealtimeThread, Nanoseconds)] = []
+
+    var label: String { "\(loaded ? "stress-ng" : "idle") \(policy)" }
+    var fileTag: String { "\(policy == .fifo ? "fifo" : "other")-\(loaded ? "load" : "idle")" }
+    var machineStallMisses: Int {
+        attributed.filter { $0.cause == .machineStall }.count
+    }
+    /// Misses not explained by machine stalls per 10,000 releases (of the
+    /// dispatcher's count or the job records', whichever is larger: they
+    /// can differ by a few at the ends of the run).
+    var otherMissesPer10k: Double {
+        Double(max(Int(misses), attributed.count) - machineStallMisses) * 10_000 / Double(max(releases, 1))
+    }
 }
 
 func percentile(_ sorted: [Int64], _ q: Double) -> Int64 {
@@ -102,6 +102,23 @@ func percentile(_ sorted: [Int64], _ q: Double) -> Int64 {
     let idx = min(sorted.count - 1, Int((Double(sorted.count) * q).rounded(.up)) - 1)
     return sorted[max(0, idx)]
 }
+
+func loadAverage() -> String {
+    ((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? "?").split(separator: " ").prefix(3)
+        .joined(separator: " ")
+}
+
+/// Waits (sleeping) until `condition` holds or `timeout` passes.
+func waitFor(_ timeout: Nanoseconds, _ condition: () -> Bool) -> Bool {
+    let limit = rtu_sched_monotonic_ns() + timeout
+    while !condition() {
+        if rtu_sched_monotonic_ns() > limit { return false }
+        _ = rtu_sched_sleep_until(rtu_sched_monotonic_ns() + .millis(1))
+    }
+    return true
+}
+
+struct BenchError: Error, CustomStringConvertible { var description: String }
 
 func runConfiguration(policy: ThreadPolicy, loaded: Bool, options: Options) throws -> Result {
     var config = SchedulerConfiguration(cpus: [options.cpu])
@@ -112,60 +129,108 @@ func runConfiguration(policy: ThreadPolicy, loaded: Bool, options: Options) thro
     let runtime = try RTURuntime(configuration: config)
     try runtime.start()
     defer { runtime.stop() }
-    let capacity = Int(options.seconds * 1_000) + 2_000
-    let t0 = rtu_sched_monotonic_ns() + .millis(20)
-    var handles: [(RTUPlan, RTUHandle, BusyBody)] = []
-    for p in plan {
-        let body = BusyBody(cost: p.cost, capacity: capacity)
+    let jobsPerSecond = plan.reduce(0) { $0 + 1_000_000_000 / Int($1.period) }
+    let log = JobLog(capacity: Int(options.seconds * Double(jobsPerSecond) * 1.1) + 2_000)
+
+    // The dispatcher thread opens its own schedstat in a throw-away RTU, so
+    // that no measured job pays for the open.
+    let opener = try runtime.add(RTUSpec(name: "schedstat-open", owner: "sched-bench", period: .millis(10),
+                                         budget: .millis(1)), body: SchedstatOpener(log: log))
+    guard waitFor(.seconds(2), { log.runDelay.isOpen || log.runDelay.failed }), log.runDelay.isOpen else {
+        throw BenchError(description: "the dispatcher could not open /proc/thread-self/schedstat")
+    }
+    try runtime.remove(opener.id)
+    runtime.waitUntilApplied()
+
+    // Under stress-ng this (SCHED_OTHER) thread shares the CPUs with eight
+    // hogs, and adding the set can take tens of milliseconds: the first
+    // releases are far enough ahead that every RTU is in place before them.
+    let t0 = rtu_sched_monotonic_ns() + .millis(500)
+    let witness = Witness(period: witnessPeriod, capacity: Int(options.seconds * 2_000) + 2_000)
+    witness.start(cpu: options.cpu, phase: (t0 + witnessPhase) % witnessPeriod)
+    let machine = MachineSampler()
+    machine.start(cpu: options.cpu)
+    var handles: [(RTUPlan, RTUHandle)] = []
+    for (k, p) in plan.enumerated() {
         let h = try runtime.add(RTUSpec(name: p.name, owner: "sched-bench", period: p.period, budget: p.budget),
-                                body: body, firstRelease: t0 + p.offset)
-        handles.append((p, h, body))
+                                body: BusyBody(rtu: k, cost: p.cost, log: log), firstRelease: t0 + p.offset)
+        handles.append((p, h))
     }
     runtime.waitUntilApplied()
+    let setupLate = rtu_sched_monotonic_ns() - t0
+    if setupLate > 0 {
+        throw BenchError(description: "adding the set took until \(us(setupLate)) µs after its first release")
+    }
     let steal0 = stealTicks(cpu: options.cpu)
-    Thread.sleep(forTimeInterval: options.seconds + 0.02)
+    Thread.sleep(forTimeInterval: options.seconds + 0.5)
     let steal1 = stealTicks(cpu: options.cpu)
-    for (_, h, _) in handles { try runtime.remove(h.id) }
+    let observedUntil = rtu_sched_monotonic_ns()
+    for (_, h) in handles { try runtime.remove(h.id) }
     runtime.waitUntilApplied()
+    witness.stop()
+    machine.stop()
+
     var r = Result(policy: runtime.effectivePolicies.first ?? policy, loaded: loaded)
+    r.load = loadAverage()
     r.stealMs = (steal1 - steal0) * 1000 / Int64(sysconf(Int32(_SC_CLK_TCK)))
     let core = runtime.coreStatistics(0)
     r.overhead = core.overheadPerInvocation
     r.measuredUtilPPB = core.measuredUtilizationPPB
-    for (p, h, body) in handles {
+    for (p, h) in handles {
         let s = h.statistics.snapshot()
         r.releases += s.releases
         r.invocations += s.invocations
         r.misses += s.deadlineMisses
         r.overruns += s.overruns
-        let samples = Array(UnsafeBufferPointer(start: body.lateness, count: body.count))
-        r.samples += samples
-        if p.period == .millis(1) { r.fastSamples = samples }
-        r.missEvents += s.recentMisses.map { (p.name, $0) }
-        if s.deadlineMisses > UInt64(s.recentMisses.reduce(0) { $0 + $1.count }) { r.missLogComplete = false }
         r.admittedUtilPPB += Int64((Double(p.budget + config.perInvocationOverhead) / Double(p.period)) * 1e9)
     }
-    r.samples.sort()
-    r.fastSamples.sort()
+    let attribution = MissAttribution(plan: plan, firstRelease: t0, observedUntil: observedUntil, jobs: log.jobs,
+                                      witness: witness.wakeups, machine: machine)
+    r.jobs = attribution.jobs
+    r.segments = attribution.segments
+    r.witnessLate = attribution.witnessLate
+    r.witnessQueued = attribution.witnessQueued
+    r.competitors = machine.competitorUse.sorted { $0.value > $1.value }.map { ($0.key, $0.value) }
+    r.firstRelease = t0
+    r.jobsDropped = log.dropped
+    r.attributed = attribution.misses()
+    r.samples = r.jobs.map { $0.start - $0.release }.sorted()
+    r.fastSamples = r.jobs.filter { $0.rtu == 0 }.map { $0.start - $0.release }.sorted()
+    r.witness = Array(witness.wakeups)
+    r.witnessRealtime = witness.realtime
+    r.witnessCPU = witness.cpuPerWakeup
     return r
 }
 
-/// The steal column of /proc/stat for one CPU, in clock ticks.
-func stealTicks(cpu: Int) -> Int64 {
-    guard let stat = try? String(contentsOfFile: "/proc/stat", encoding: .utf8) else { return 0 }
-    for line in stat.split(separator: "\n") where line.hasPrefix("cpu\(cpu) ") {
-        let fields = line.split(separator: " ")
-        return fields.count > 8 ? Int64(fields[8]) ?? 0 : 0
+/// Whether the set stays schedulable with the witness: the admission test's
+/// response-time recurrence (rate-monotonic, delayed preemption, each budget
+/// plus the per-invocation overhead, blocking by the longest lower-priority
+/// budget or the best-effort slice) with the witness added as interference
+/// to every RTU, ⌈R/T_w⌉·C_w. The witness preempts the dispatcher and is
+/// never blocked by it, so it is not an RTU of the model (admitted as one,
+/// it would be charged a blocking term it does not suffer). Returns the
+/// utilisation with the witness and the largest R/T.
+func scheduleWithWitness(_ policy: AdmissionPolicy) -> String {
+    let order = plan.indices.sorted { plan[$0].period < plan[$1].period }
+    let cost = order.map { plan[$0].budget + policy.perInvocationOverhead }
+    var worst = (name: "", response: Nanoseconds(0), period: Nanoseconds(1))
+    for (rank, i) in order.enumerated() {
+        let blocking = max(policy.bestEffortSlice, cost[(rank + 1)...].max() ?? 0)
+        var r = cost[rank] + blocking
+        while r <= plan[i].period {
+            var next = cost[rank] + blocking + (r + witnessPeriod - 1) / witnessPeriod * witnessBudget
+            for h in 0..<rank { next += (r + plan[order[h]].period - 1) / plan[order[h]].period * cost[h] }
+            if next == r { break }
+            r = next
+        }
+        if r * worst.period > worst.response * plan[i].period { worst = (plan[i].name, r, plan[i].period) }
     }
-    return 0
+    let util = plan.reduce(0.0) { $0 + Double($1.budget + policy.perInvocationOverhead) / Double($1.period) }
+        + Double(witnessBudget) / Double(witnessPeriod)
+    return String(format: "%.1f %% with the witness; ", util * 100)
+        + "largest response time \(worst.name) \(us(worst.response)) µs of \(us(worst.period)) µs"
+        + (worst.response <= worst.period ? " (schedulable)" : " (NOT schedulable)")
 }
-
-func write(_ r: Result, to dir: String) throws {
-    let name = "\(dir)/sched-lateness-\(r.policy == .fifo ? "fifo" : "other")-\(r.loaded ? "load" : "idle").txt"
-    try (r.samples.map(String.init).joined(separator: "\n") + "\n").write(toFile: name, atomically: true, encoding: .utf8)
-}
-
-func us(_ ns: Int64) -> String { String(format: "%.1f", Double(ns) / 1_000) }
 
 /// Dispatcher decision + accounting cost alone: 8 RTUs on a manual clock,
 /// bodies that only advance the clock, timed on the monotonic clock.
@@ -233,33 +298,6 @@ func bareWakeCost(cpu: Int, priority: Int32) -> Int64 {
     }
 }
 
-/// Control experiment: a bare pinned SCHED_FIFO thread (no dispatcher, no
-/// bodies) sleeping with clock_nanosleep to every 1 ms tick for `seconds`.
-/// Wake-ups later than 750 µs would make a 250 µs job of a 1 ms RTU miss:
-/// if the bare thread sees them too, the stalls are the machine's, not the
-/// dispatcher's. Returns sorted lateness samples.
-func bareSleeperLateness(cpu: Int, priority: Int32, seconds: Double) -> [Int64] {
-    onPinnedFIFOThread(cpu: cpu, priority: priority) {
-        let n = Int(seconds * 1_000)
-        var samples = [Int64](repeating: 0, count: n)
-        var t = rtu_sched_monotonic_ns()
-        for i in 0..<n {
-            t += 1_000_000
-            _ = rtu_sched_sleep_until(t)
-            let now = rtu_sched_monotonic_ns()
-            samples[i] = now - t
-            if now - t > 1_000_000 { t += ((now - t) / 1_000_000) * 1_000_000 }  // skip, like the dispatcher
-        }
-        return samples.sorted()
-    }
-}
-
-func describeBare(_ label: String, _ s: [Int64]) -> String {
-    let over = s.filter { $0 > 750_000 }.count
-    return "bare SCHED_FIFO 1 ms sleeper, \(label): \(s.count) wake-ups, lateness p50 \(us(percentile(s, 0.5))) µs, "
-        + "p99 \(us(percentile(s, 0.99))) µs, max \(us(s.last ?? 0)) µs, \(over) later than 750 µs"
-}
-
 func startLoad(hogs: Int, seconds: Int) throws -> Process {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/usr/bin/stress-ng")
@@ -268,53 +306,193 @@ func startLoad(hogs: Int, seconds: Int) throws -> Process {
     return p
 }
 
+/// CPU cost of one schedstat pread on a pinned SCHED_FIFO thread (10,000
+/// reads): each measured job makes two.
+func runDelayReadCost(cpu: Int, priority: Int32) -> Int64 {
+    onPinnedFIFOThread(cpu: cpu, priority: priority) {
+        let reader = RunDelayReader()
+        reader.openForCallingThread()
+        let cpu0 = rtu_sched_thread_cpu_ns()
+        for _ in 0..<10_000 { _ = reader.read() }
+        return (rtu_sched_thread_cpu_ns() - cpu0) / 10_000
+    }
+}
+
+func writeFiles(_ r: Result, to dir: String) throws {
+    try (r.samples.map(String.init).joined(separator: "\n") + "\n")
+        .write(toFile: "\(dir)/sched-lateness-\(r.fileTag).txt", atomically: true, encoding: .utf8)
+    var jobs = ["rtu", "release", "start", "body_start", "body_end", "cpu_start", "cpu_end", "run_delay_start",
+                "run_delay_end", "longest_gap", "longest_gap_at"].joined(separator: "\t") + "\n"
+    for j in r.jobs {
+        let fields = [j.release, j.start, j.bodyStart, j.bodyEnd, j.cpuStart, j.cpuEnd, j.delayStart, j.delayEnd,
+                      j.longestGap, j.longestGapAt]
+        jobs += plan[j.rtu].name + "\t" + fields.map(String.init).joined(separator: "\t") + "\n"
+    }
+    try jobs.write(toFile: "\(dir)/sched-jobs-\(r.fileTag).tsv", atomically: true, encoding: .utf8)
+    var witness = "due\twoke\tcpu\tqueued\n"
+    for w in r.witness { witness += "\(w.due)\t\(w.woke)\t\(w.cpu)\t\(w.queued)\n" }
+    try witness.write(toFile: "\(dir)/sched-witness-\(r.fileTag).tsv", atomically: true, encoding: .utf8)
+    try (r.attributed.map { describe($0, since: r.firstRelease) }.joined(separator: "\n") + "\n")
+        .write(toFile: "\(dir)/sched-misses-\(r.fileTag).txt", atomically: true, encoding: .utf8)
+}
+
+func us(_ ns: Int64) -> String { String(format: "%.1f", Double(ns) / 1_000) }
+func ms(_ ns: Int64) -> String { String(format: "%.2f", Double(ns) / 1_000_000) }
+
+/// One miss with its evidence, on one line.
+func describe(_ m: AttributedMiss, since t0: Nanoseconds) -> String {
+    let when = m.start.map { "lateness \(us($0 - m.release)) µs, finished \(us(m.excess)) µs past its deadline" }
+        ?? "skipped (the RTU's next job started \(ms(m.windowEnd - m.release)) ms after this release)"
+    let window = m.windowStart == m.release ? "release" : "busy period from \(ms(m.windowStart - t0)) ms"
+    var evidence = "in [\(window), \(m.start == nil ? "next start" : "completion")]: dispatcher not run "
+        + "\(us(m.stalledRunning)) µs while running + \(us(m.stalledWaiting)) µs waiting to wake, "
+        + "run_delay \(us(m.delay)) µs (\(us(m.delayInStall)) in the witness's late timer, "
+        + "\(us(m.kernelTime)) while the witness was queued too), CPU \(us(m.cpu)) µs"
+    if m.start != nil { evidence += " (own \(us(m.ownCPU)))" }
+    evidence += "; witness: timer late \(us(m.witnessLate)) µs, queued \(us(m.witnessQueued)) µs"
+    if let c = m.competitorCPU, c > 0 { evidence += "; other real-time threads on the CPU ran \(us(c)) µs" }
+    if let steal = m.stealMs { evidence += "; vCPU steal +\(steal) ms" }
+    return "\(plan[m.rtu].name) released at \(ms(m.release - t0)) ms: \(when) — \(m.cause.rawValue) "
+        + "(stall \(us(m.machineTime)) µs, guest kernel \(us(m.kernelTime)) µs, "
+        + "scheduling \(us(m.schedulingTime)) µs); "
+        + evidence
+}
+
+/// The overruns, seen from the bodies. `onCPU` is the wall time of a body
+/// minus its run_delay: how long the guest really ran the thread for it,
+/// independent of the thread's CPU clock. For each job over budget by its
+/// own CPU clock, what made the body run past its nominal cost (it stops on
+/// that clock): one interruption charged to the thread as CPU time (an
+/// interrupt: these kernels have no CONFIG_IRQ_TIME_ACCOUNTING), CPU time
+/// charged for something before the body (the clock ran ahead of the time on
+/// CPU), or a clock that lagged while the thread ran (on the CPU all along,
+/// no interruption: the loop went on past its target and the clock caught
+/// up at the next read).
+func describeOverruns(_ r: Result) -> String {
+    var interrupted = 0, before = 0, lagging = 0, other = 0, onCPUOver = 0
+    var over: [JobRecord] = []
+    for j in r.jobs {
+        let budget = plan[j.rtu].budget
+        let cpu = j.cpuEnd - j.cpuStart
+        let delay = j.delayEnd - j.delayStart
+        let onCPU = j.bodyEnd - j.bodyStart - delay
+        if onCPU > budget { onCPUOver += 1 }
+        guard cpu > budget else { continue }
+        over.append(j)
+        let excess = cpu - plan[j.rtu].cost
+        if (j.longestGap - delay) * 10 >= excess * 8 {
+            interrupted += 1
+        } else if (cpu - onCPU) * 10 >= excess * 8 {
+            before += 1
+        } else if abs(cpu - onCPU) * 10 <= excess * 2 {
+            lagging += 1
+        } else {
+            other += 1
+        }
+    }
+    var text = "overruns: \(r.overruns) counted by the dispatcher; \(onCPUOver) bodies on the CPU (wall − run_delay) "
+        + "longer than their budget; \(over.count) over budget by their own CPU clock"
+    guard !over.isEmpty else { return text }
+    let extra = over.map { $0.cpuEnd - $0.cpuStart - plan[$0.rtu].cost }.sorted()
+    text += ", \(us(extra.first!))–\(us(extra.last!)) µs (median \(us(extra[extra.count / 2]))) "
+        + "beyond the body's cost: "
+        + "\(interrupted) by one interruption charged as CPU, \(before) by CPU time charged from before the body, "
+        + "\(lagging) by a CPU clock that lagged while the thread ran, \(other) otherwise"
+    return text
+}
+
+/// How often the bodies were interrupted, and for how long.
+func describeInterruptions(_ r: Result) -> String {
+    let gaps = r.jobs.map(\.longestGap).filter { $0 >= .micros(20) }.sorted()
+    guard !gaps.isEmpty else { return "no body was interrupted for 20 µs or more" }
+    return "\(gaps.count) of \(r.jobs.count) bodies were interrupted for 20 µs or more at least once "
+        + "(longest interruption per body: p50 \(us(percentile(gaps, 0.5))) µs, "
+        + "p99 \(us(percentile(gaps, 0.99))) µs, "
+        + "max \(us(gaps.last!)) µs)"
+}
+
+func describeCompetitors(_ r: Result) -> String {
+    guard !r.competitors.isEmpty else { return "no other process had a real-time thread allowed on the CPU" }
+    return "other processes' real-time threads allowed on the CPU, with their CPU time during the configuration: "
+        + r.competitors.map { "\($0.0.description) \(ms($0.1)) ms" }.joined(separator: ", ")
+}
+
+func describeWitness(_ r: Result) -> String {
+    let late = r.witness.map { $0.woke - $0.due }.sorted()
+    let lateTimer = r.witnessLate.reduce(0) { $0 + $1.to - $1.from }
+    let queued = r.witnessQueued.reduce(0) { $0 + $1.to - $1.from }
+    let charged = witnessBudget
+    let policy = r.witnessRealtime ? "SCHED_FIFO 99" : "NOT real-time"
+    let distribution = "lateness p50 \(us(percentile(late, 0.5))) µs, p99 \(us(percentile(late, 0.99))) µs, "
+        + "max \(us(late.last ?? 0)) µs"
+    return "witness (\(policy), every \(us(witnessPeriod)) µs, same CPU): \(late.count) wake-ups, \(distribution); "
+        + "held up by more than \(us(witnessStallThreshold)) µs "
+        + "\(r.witnessLate.count) times by a late timer interrupt "
+        + "(\(ms(lateTimer)) ms in all) and \(r.witnessQueued.count) times queued (\(ms(queued)) ms); "
+        + "\(us(r.witnessCPU)) µs of CPU per wake-up (the schedulability check charges \(us(charged)))"
+}
+
+/// The run's stalls: time in which the guest ran neither the dispatcher nor
+/// anything else in its place although the dispatcher had work, summed over
+/// stretches of 200 µs or more, against the vCPU's steal.
+func describeStalls(_ r: Result) -> String {
+    let stalls = r.segments.filter { $0.unexplained >= .micros(200) }
+    let total = stalls.reduce(0) { $0 + $1.unexplained }
+    return "\(stalls.count) stretches of 200 µs or more in which the guest did not run the dispatcher "
+        + "although it had work "
+        + "(\(stalls.filter(\.invocation).count) during invocations), \(ms(total)) ms in all; "
+        + "vCPU steal in /proc/stat over the configuration: \(r.stealMs) ms (10 ms resolution)"
+}
+
 let options = Options(CommandLine.arguments)
 try FileManager.default.createDirectory(atPath: options.out, withIntermediateDirectories: true)
 print("sched-bench: dispatcher on CPU \(options.cpu), \(options.seconds) s per configuration, "
-    + "load = stress-ng --cpu \(options.hogs)")
+    + "load = stress-ng --cpu \(options.hogs); load average at start \(loadAverage())")
 print(String(format: "pure dispatcher decision + accounting: %.0f ns per invocation (manual clock)", decisionCost()))
 print("bare clock_nanosleep sleep/wake cycle on SCHED_FIFO: \(bareWakeCost(cpu: options.cpu, priority: options.priority)) ns "
     + "of thread CPU (kernel + hypervisor share of the per-invocation overhead below)")
+print("instrumentation per job: two schedstat preads of \(runDelayReadCost(cpu: options.cpu, priority: options.priority)) ns "
+    + "each, inside the body (charged to its budget)")
+print("response-time analysis of the set with the witness (\(us(witnessBudget)) µs every \(us(witnessPeriod)) µs, "
+    + "preempting): " + scheduleWithWitness(SchedulerConfiguration(cpus: [options.cpu]).admissionPolicy))
 
 var results: [Result] = []
-var bare: [String] = []
 for policy in [ThreadPolicy.fifo, .other] {
     results.append(try runConfiguration(policy: policy, loaded: false, options: options))
 }
-bare.append(describeBare("idle", bareSleeperLateness(cpu: options.cpu, priority: options.priority,
-                                                     seconds: options.seconds / 2)))
-let load = try startLoad(hogs: options.hogs, seconds: Int(options.seconds * 3) + 30)
+let load = try startLoad(hogs: options.hogs, seconds: Int(options.seconds * 2) + 30)
 Thread.sleep(forTimeInterval: 1)
 defer { if load.isRunning { load.terminate(); load.waitUntilExit() } }
 for policy in [ThreadPolicy.fifo, .other] {
     results.append(try runConfiguration(policy: policy, loaded: true, options: options))
 }
-bare.append(describeBare("stress-ng", bareSleeperLateness(cpu: options.cpu, priority: options.priority,
-                                                          seconds: options.seconds / 2)))
 load.terminate()
 load.waitUntilExit()
 
 print("")
-print("| load | policy | releases | invocations | misses | miss ratio | lateness p50 µs | p99 µs | max µs | 1 ms RTU p99 µs | overruns | overhead ns/inv | util admitted / measured | vCPU steal ms |")
-print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|")
+print("| load | policy | releases | invocations | misses | miss ratio | lateness p50 µs | p99 µs | max µs | 1 ms RTU p99 µs | overruns | overhead ns/inv | util admitted / measured | vCPU steal ms | misses not explained by machine stalls per 10,000 |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|")
 for r in results {
-    try write(r, to: options.out)
+    try writeFiles(r, to: options.out)
     print("| \(r.loaded ? "stress-ng" : "idle") | \(r.policy) | \(r.releases) | \(r.invocations) | \(r.misses) | "
         + String(format: "%.2e", Double(r.misses) / Double(max(r.releases, 1)))
         + " | \(us(percentile(r.samples, 0.5))) | \(us(percentile(r.samples, 0.99))) | \(us(r.samples.last ?? 0)) | "
         + "\(us(percentile(r.fastSamples, 0.99))) | \(r.overruns) | \(r.overhead) | "
-        + String(format: "%.1f %% / %.1f %%", Double(r.admittedUtilPPB) / 1e7, Double(r.measuredUtilPPB) / 1e7) + " | \(r.stealMs) |")
+        + String(format: "%.1f %% / %.1f %%", Double(r.admittedUtilPPB) / 1e7, Double(r.measuredUtilPPB) / 1e7)
+        + " | \(r.stealMs) | " + String(format: "%.2f", r.otherMissesPer10k) + " |")
 }
-print("")
-for line in bare { print(line) }
-print("")
-for r in results where r.policy == .fifo {
-    let events = r.missEvents.sorted { $0.1.release < $1.1.release }
-    print("\(r.policy) \(r.loaded ? "loaded" : "idle"): \(r.misses) deadline misses"
-        + (events.isEmpty ? "" : " — each miss event (RTU, lateness):")
-        + (r.missLogComplete ? "" : " (the log holds the last 32 events per RTU; older ones not shown)"))
-    for (name, m) in events {
-        print("  \(name): lateness \(us(m.lateness)) µs"
-            + (m.count > 1 ? " (dispatcher stalled; \(m.count) releases skipped, each a miss)" : ""))
+for r in results {
+    print("")
+    print("\(r.label) (load average \(r.load) at its end):")
+    let counts = MissCause.allCases.map { c in "\(r.attributed.filter { $0.cause == c }.count) \(c.rawValue)" }
+    print("  misses: \(r.misses) counted by the dispatcher, \(r.attributed.count) found in the job records: "
+        + counts.joined(separator: ", ") + (r.jobsDropped > 0 ? " (\(r.jobsDropped) jobs not recorded: log full)" : ""))
+    print("  " + describeStalls(r))
+    print("  " + describeWitness(r))
+    print("  " + describeOverruns(r))
+    print("  " + describeInterruptions(r))
+    print("  " + describeCompetitors(r))
+    if r.policy == .fifo {
+        for m in r.attributed { print("    " + describe(m, since: r.firstRelease)) }
     }
 }
