@@ -46,7 +46,7 @@ struct Segment {
 enum MissCause: String, CaseIterable {
     /// Stall evidence alone covers the miss and outweighs each other cause:
     /// the dispatcher not progressing while running, its wake-up late while
-    /// the witness's was late too, or the witness's wake-up late.
+    /// the witness was held up too, or the witness's wake-up late.
     case machineStall = "machine stall"
     /// The dispatcher was runnable while the witness (priority 99) was
     /// runnable and not running too: softirq or non-preemptible kernel code,
@@ -109,19 +109,28 @@ struct AttributedMiss {
 
     var stalled: Nanoseconds { stalledRunning + stalledWaiting }
 
-    /// Stall time the evidence supports: the dispatcher's own unexplained
-    /// time (its waiting part only if the witness's timer was late in the
-    /// window too), or the witness's late-timer time, whichever is larger
-    /// (both see the same stall from different places).
-    var machineTime: Nanoseconds {
-        max(stalledRunning + (witnessLate > 0 ? stalledWaiting : 0), witnessLate)
-    }
+    /// Whether the witness was held up in the window (late timer or queued):
+    /// then the dispatcher's own late wake-ups in the window were not its
+    /// own doing. (A late timer is an interrupt-level delay: non-preemptible
+    /// kernel code with interrupts on would have let the timer wake the
+    /// thread and shown as run_delay. The witness may be queued rather than
+    /// late when a stall began just after its own wake-up.)
+    var witnessHeldUp: Bool { witnessLate > 0 || witnessQueued > 0 }
+
+    /// The dispatcher's late wake-ups that the witness corroborates.
+    var confirmedWaiting: Nanoseconds { witnessHeldUp ? stalledWaiting : 0 }
+
+    /// Stall time the evidence supports: the dispatcher not progressing while
+    /// running plus its corroborated late wake-ups, or the witness's
+    /// late-timer time, whichever is larger (both see the same stall from
+    /// different places).
+    var machineTime: Nanoseconds { max(stalledRunning + confirmedWaiting, witnessLate) }
 
     /// The dispatcher's run_delay during the witness's late timer: while the
     /// vCPU does not run, a queued thread's run_delay grows too (rq_clock
     /// includes steal), so that part is stall.
     var delayInStall: Nanoseconds {
-        min(delay, max(0, witnessLate - stalledRunning - (witnessLate > 0 ? stalledWaiting : 0)))
+        min(delay, max(0, witnessLate - stalledRunning - confirmedWaiting))
     }
 
     /// The dispatcher's remaining run_delay while the witness was queued too.
