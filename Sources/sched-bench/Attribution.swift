@@ -49,9 +49,14 @@ enum MissCause: String, CaseIterable {
     /// the witness was held up too, or the witness's wake-up late.
     case machineStall = "machine stall"
     /// The dispatcher was runnable while the witness (priority 99) was
-    /// runnable and not running too: softirq or non-preemptible kernel code,
-    /// or a vCPU stall that began after both were woken.
-    case guestKernel = "guest kernel"
+    /// runnable and not running too: something the guest kernel puts above
+    /// every user priority held the CPU. Real-time throttling (when the
+    /// CPU's real-time threads, ours and any other process's, have used
+    /// sched_rt_runtime_us = 95 % of a second, all of them wait for the rest
+    /// of it: the CPU then runs SCHED_OTHER work, user time in /proc/stat),
+    /// softirq or non-preemptible kernel code (system or softirq time), or a
+    /// vCPU stall that began after both were woken (steal).
+    case kernelOrThrottling = "kernel or RT throttling"
     /// The dispatcher was runnable, not running, and the witness was not
     /// held up: a real-time thread of another process (listed with its CPU
     /// time), or, for SCHED_OTHER, any other task. Our problem (or our
@@ -98,10 +103,10 @@ struct AttributedMiss {
     /// which it was woken but waiting for the CPU.
     var witnessLate: Nanoseconds = 0
     var witnessQueued: Nanoseconds = 0
-    /// vCPU steal (ms, 10 ms resolution) and CPU time of other processes'
-    /// real-time threads allowed on the CPU, over the 10 ms samples
-    /// bracketing the window.
-    var stealMs: Int64?
+    /// What /proc/stat says the CPU spent its time on, and the CPU time of
+    /// other processes' real-time threads allowed on it, over the 10 ms
+    /// samples bracketing the window.
+    var cpuTimes: CPUTimes?
     var competitorCPU: Nanoseconds?
     /// The job's own CPU time (ran jobs only).
     var ownCPU: Nanoseconds
@@ -152,7 +157,7 @@ struct AttributedMiss {
             cause = .machineStall
         } else if machine + kernel + scheduling >= min(excess, (windowEnd - windowStart) / 2)
                     && kernel + scheduling > 0 {
-            cause = kernel >= scheduling ? .guestKernel : .guestScheduling
+            cause = kernel >= scheduling ? .kernelOrThrottling : .guestScheduling
         } else if start != nil && ownCPU > budget {
             cause = .overrun
         } else {
@@ -269,7 +274,7 @@ struct MissAttribution {
         let windowStart = starts > 0 ? busyPeriodStarts[starts - 1] : release
         var m = AttributedMiss(rtu: rtu, release: release, start: start, excess: excess,
                                windowStart: windowStart, windowEnd: windowEnd,
-                               stealMs: machine.steal(from: windowStart, to: windowEnd),
+                               cpuTimes: machine.cpuTimes(from: windowStart, to: windowEnd),
                                competitorCPU: machine.competitorCPU(from: windowStart, to: windowEnd), ownCPU: ownCPU)
         for s in segments[segments.partitioningIndex(where: { $0.to > windowStart })...] {
             if s.from >= windowEnd { break }

@@ -113,17 +113,48 @@ struct RealtimeThread: Hashable {
     }
 }
 
-/// Samples, every 10 ms from a thread kept off the dispatcher's CPU, the
-/// vCPU's steal time (/proc/stat) and the CPU time of the other processes'
-/// real-time threads that may run on that CPU (their schedstat; the list is
-/// refreshed every 500 ms). Steal is printed by the kernel in clock ticks
-/// (10 ms here) and added to only at its own ticks, so it brackets a stall
-/// of a few milliseconds only loosely; it is the hypervisor's own figure,
-/// though.
+/// What /proc/stat says one CPU spent its time on, in ms (clock ticks: the
+/// kernel adds to these at its own ticks and prints 10 ms units, so a
+/// difference is good to ~10 ms).
+struct CPUTimes {
+    var user: Int64 = 0
+    var system: Int64 = 0
+    var softirq: Int64 = 0
+    var idle: Int64 = 0
+    var steal: Int64 = 0
+
+    static func - (a: CPUTimes, b: CPUTimes) -> CPUTimes {
+        CPUTimes(user: a.user - b.user, system: a.system - b.system, softirq: a.softirq - b.softirq,
+                 idle: a.idle - b.idle, steal: a.steal - b.steal)
+    }
+
+    var description: String {
+        "user \(user), system \(system), softirq \(softirq), idle \(idle), steal \(steal) ms"
+    }
+
+    /// The `cpuN` line of /proc/stat: user nice system idle iowait irq
+    /// softirq steal (user and nice are added, so are idle and iowait).
+    static func read(cpu: Int) -> CPUTimes? {
+        guard let stat = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
+              let line = stat.split(separator: "\n").first(where: { $0.hasPrefix("cpu\(cpu) ") }) else { return nil }
+        let f = line.split(separator: " ").dropFirst().compactMap { Int64($0) }
+        guard f.count >= 8 else { return nil }
+        let ms = 1000 / Int64(sysconf(Int32(_SC_CLK_TCK)))
+        return CPUTimes(user: (f[0] + f[1]) * ms, system: f[2] * ms, softirq: f[6] * ms,
+                        idle: (f[3] + f[4]) * ms, steal: f[7] * ms)
+    }
+}
+
+/// Samples, every 10 ms from a thread kept off the dispatcher's CPU, what
+/// /proc/stat says that CPU spent its time on (steal is the hypervisor's own
+/// figure), and the CPU time of the other processes' real-time threads that
+/// may run on it (their schedstat; the list is refreshed every 100 ms, and
+/// a thread first seen in a refresh is charged all the CPU time it has used:
+/// it was not there, or not real-time, at the previous one).
 final class MachineSampler: @unchecked Sendable {
     struct Sample {
         var time: Nanoseconds
-        var stealMs: Int64
+        var cpu: CPUTimes
         /// Σ sum_exec_runtime of the competing real-time threads (ns).
         var competitorCPU: Nanoseconds
     }
@@ -139,24 +170,23 @@ final class MachineSampler: @unchecked Sendable {
         let thread = Thread { [self] in
             let others = (0..<ProcessInfo.processInfo.activeProcessorCount).filter { $0 != cpu }
             if let other = others.first { _ = rtu_sched_pin_self(Int32(other)) }
-            let msPerTick = 1000 / Int64(sysconf(Int32(_SC_CLK_TCK)))
             var threads: [RealtimeThread] = []
             var lastCPU: [RealtimeThread: Nanoseconds] = [:]
             var total: Nanoseconds = 0
             var k = 0
             while !stopRequested.load(ordering: .relaxed) {
-                if k % 50 == 0 { threads = realtimeThreads(allowedOn: cpu) }
-                k += 1
+                if k % 10 == 0 { threads = realtimeThreads(allowedOn: cpu) }
                 for t in threads {
                     guard let used = sumExecRuntime(tid: t.tid) else { continue }
-                    if let before = lastCPU[t] {
-                        total += used - before
-                        competitorUse[t, default: 0] += used - before
-                    }
+                    let before = lastCPU[t] ?? (k == 0 ? used : 0)
+                    total += used - before
+                    competitorUse[t, default: 0] += used - before
                     lastCPU[t] = used
                 }
-                samples.append(Sample(time: rtu_sched_monotonic_ns(), stealMs: stealTicks(cpu: cpu) * msPerTick,
-                                      competitorCPU: total))
+                k += 1
+                if let times = CPUTimes.read(cpu: cpu) {
+                    samples.append(Sample(time: rtu_sched_monotonic_ns(), cpu: times, competitorCPU: total))
+                }
                 _ = rtu_sched_sleep_until(rtu_sched_monotonic_ns() + .millis(10))
             }
             finished.signal()
@@ -177,9 +207,9 @@ final class MachineSampler: @unchecked Sendable {
         return (samples[before], samples[after])
     }
 
-    /// Steal (ms, tick resolution) over a bracket of `[from, to]`.
-    func steal(from: Nanoseconds, to: Nanoseconds) -> Int64? {
-        bracket(from, to).map { $1.stealMs - $0.stealMs }
+    /// What the CPU spent its time on over a bracket of `[from, to]`.
+    func cpuTimes(from: Nanoseconds, to: Nanoseconds) -> CPUTimes? {
+        bracket(from, to).map { $1.cpu - $0.cpu }
     }
 
     /// CPU time of competing real-time threads over a bracket of `[from, to]`.
@@ -233,14 +263,4 @@ func sumExecRuntime(tid: Int32) -> Nanoseconds? {
     guard let text = try? String(contentsOfFile: "/proc/\(tid)/schedstat", encoding: .utf8),
           let first = text.split(separator: " ").first else { return nil }
     return Int64(first)
-}
-
-/// The steal column of /proc/stat for one CPU, in clock ticks.
-func stealTicks(cpu: Int) -> Int64 {
-    guard let stat = try? String(contentsOfFile: "/proc/stat", encoding: .utf8) else { return 0 }
-    for line in stat.split(separator: "\n") where line.hasPrefix("cpu\(cpu) ") {
-        let fields = line.split(separator: " ")
-        return fields.count > 8 ? Int64(fields[8]) ?? 0 : 0
-    }
-    return 0
 }

@@ -66,8 +66,9 @@ struct Result {
     var fastSamples: [Int64] = []
     var overhead: Nanoseconds = 0
     var measuredUtilPPB: Int64 = 0
-    /// Steal time of the dispatcher's vCPU during the run (hypervisor preemption).
-    var stealMs: Int64 = 0
+    /// What /proc/stat says the dispatcher's CPU spent its time on during
+    /// the configuration (steal: hypervisor preemption of the vCPU).
+    var cpuTimes = CPUTimes()
     var admittedUtilPPB: Int64 = 0
     var attributed: [AttributedMiss] = []
     var jobs: [JobRecord] = []
@@ -161,9 +162,9 @@ func runConfiguration(policy: ThreadPolicy, loaded: Bool, options: Options) thro
     if setupLate > 0 {
         throw BenchError(description: "adding the set took until \(us(setupLate)) µs after its first release")
     }
-    let steal0 = stealTicks(cpu: options.cpu)
+    let times0 = CPUTimes.read(cpu: options.cpu)
     Thread.sleep(forTimeInterval: options.seconds + 0.5)
-    let steal1 = stealTicks(cpu: options.cpu)
+    let times1 = CPUTimes.read(cpu: options.cpu)
     let observedUntil = rtu_sched_monotonic_ns()
     for (_, h) in handles { try runtime.remove(h.id) }
     runtime.waitUntilApplied()
@@ -172,7 +173,7 @@ func runConfiguration(policy: ThreadPolicy, loaded: Bool, options: Options) thro
 
     var r = Result(policy: runtime.effectivePolicies.first ?? policy, loaded: loaded)
     r.load = loadAverage()
-    r.stealMs = (steal1 - steal0) * 1000 / Int64(sysconf(Int32(_SC_CLK_TCK)))
+    if let t1 = times1, let t0 = times0 { r.cpuTimes = t1 - t0 }
     let core = runtime.coreStatistics(0)
     r.overhead = core.overheadPerInvocation
     r.measuredUtilPPB = core.measuredUtilizationPPB
@@ -351,7 +352,7 @@ func describe(_ m: AttributedMiss, since t0: Nanoseconds) -> String {
     if m.start != nil { evidence += " (own \(us(m.ownCPU)))" }
     evidence += "; witness: timer late \(us(m.witnessLate)) µs, queued \(us(m.witnessQueued)) µs"
     if let c = m.competitorCPU, c > 0 { evidence += "; other real-time threads on the CPU ran \(us(c)) µs" }
-    if let steal = m.stealMs { evidence += "; vCPU steal +\(steal) ms" }
+    if let t = m.cpuTimes { evidence += "; /proc/stat over ~[window]: \(t.description)" }
     return "\(plan[m.rtu].name) released at \(ms(m.release - t0)) ms: \(when) — \(m.cause.rawValue) "
         + "(stall \(us(m.machineTime)) µs, guest kernel \(us(m.kernelTime)) µs, "
         + "scheduling \(us(m.schedulingTime)) µs); "
@@ -441,7 +442,7 @@ func describeStalls(_ r: Result) -> String {
     return "\(stalls.count) stretches of 200 µs or more in which the guest did not run the dispatcher "
         + "although it had work "
         + "(\(stalls.filter(\.invocation).count) during invocations), \(ms(total)) ms in all; "
-        + "vCPU steal in /proc/stat over the configuration: \(r.stealMs) ms (10 ms resolution)"
+        + "/proc/stat for the CPU over the configuration: \(r.cpuTimes.description) (10 ms resolution)"
 }
 
 let options = Options(CommandLine.arguments)
@@ -479,7 +480,7 @@ for r in results {
         + " | \(us(percentile(r.samples, 0.5))) | \(us(percentile(r.samples, 0.99))) | \(us(r.samples.last ?? 0)) | "
         + "\(us(percentile(r.fastSamples, 0.99))) | \(r.overruns) | \(r.overhead) | "
         + String(format: "%.1f %% / %.1f %%", Double(r.admittedUtilPPB) / 1e7, Double(r.measuredUtilPPB) / 1e7)
-        + " | \(r.stealMs) | " + String(format: "%.2f", r.otherMissesPer10k) + " |")
+        + " | \(r.cpuTimes.steal) | " + String(format: "%.2f", r.otherMissesPer10k) + " |")
 }
 for r in results {
     print("")
