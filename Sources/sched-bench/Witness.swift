@@ -148,14 +148,17 @@ struct CPUTimes {
 /// Samples, every 10 ms from a thread kept off the dispatcher's CPU, what
 /// /proc/stat says that CPU spent its time on (steal is the hypervisor's own
 /// figure), and the CPU time of the other processes' real-time threads that
-/// may run on it (their schedstat; the list is refreshed every 100 ms, and
-/// a thread first seen in a refresh is charged all the CPU time it has used:
-/// it was not there, or not real-time, at the previous one).
+/// may run on it (their schedstat; the list is refreshed every 100 ms). A
+/// thread first seen in a refresh after the first is charged, in the
+/// configuration's totals, all the CPU time it has used (it was not there,
+/// or not real-time, at the previous refresh); the 10 ms series counts only
+/// what it uses from then on, so a window's figure is a lower bound.
 final class MachineSampler: @unchecked Sendable {
     struct Sample {
         var time: Nanoseconds
         var cpu: CPUTimes
-        /// Σ sum_exec_runtime of the competing real-time threads (ns).
+        /// CPU time the competing real-time threads used since sampling
+        /// began, counted from each one's first sample (ns).
         var competitorCPU: Nanoseconds
     }
 
@@ -178,9 +181,12 @@ final class MachineSampler: @unchecked Sendable {
                 if k % 10 == 0 { threads = realtimeThreads(allowedOn: cpu) }
                 for t in threads {
                     guard let used = sumExecRuntime(tid: t.tid) else { continue }
-                    let before = lastCPU[t] ?? (k == 0 ? used : 0)
-                    total += used - before
-                    competitorUse[t, default: 0] += used - before
+                    if let before = lastCPU[t] {
+                        total += used - before
+                        competitorUse[t, default: 0] += used - before
+                    } else if k > 0 {
+                        competitorUse[t, default: 0] += used
+                    }
                     lastCPU[t] = used
                 }
                 k += 1

@@ -351,7 +351,7 @@ func describe(_ m: AttributedMiss, since t0: Nanoseconds) -> String {
         + "\(us(m.kernelTime)) while the witness was queued too), CPU \(us(m.cpu)) µs"
     if m.start != nil { evidence += " (own \(us(m.ownCPU)))" }
     evidence += "; witness: timer late \(us(m.witnessLate)) µs, queued \(us(m.witnessQueued)) µs"
-    if let c = m.competitorCPU, c > 0 { evidence += "; other real-time threads on the CPU ran \(us(c)) µs" }
+    if let c = m.competitorCPU, c > 0 { evidence += "; other real-time threads on the CPU ran ≥ \(us(c)) µs" }
     if let t = m.cpuTimes { evidence += "; /proc/stat over ~[window]: \(t.description)" }
     return "\(plan[m.rtu].name) released at \(ms(m.release - t0)) ms: \(when) — \(m.cause.rawValue) "
         + "(stall \(us(m.machineTime)) µs, guest kernel \(us(m.kernelTime)) µs, "
