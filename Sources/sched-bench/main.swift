@@ -119,7 +119,12 @@ func waitFor(_ timeout: Nanoseconds, _ condition: () -> Bool) -> Bool {
     return true
 }
 
-struct BenchError: Error, CustomStringConvertible { var description: String }
+struct BenchError: Error, CustomStringConvertible {
+    var description: String
+    /// The set was not in place by its first release (the control thread,
+    /// SCHED_OTHER, was starved): the configuration is worth repeating.
+    var setupLate = false
+}
 
 func runConfiguration(policy: ThreadPolicy, loaded: Bool, options: Options) throws -> Result {
     var config = SchedulerConfiguration(cpus: [options.cpu])
@@ -143,11 +148,16 @@ func runConfiguration(policy: ThreadPolicy, loaded: Bool, options: Options) thro
     try runtime.remove(opener.id)
     runtime.waitUntilApplied()
 
-    // Under stress-ng this (SCHED_OTHER) thread shares the CPUs with eight
-    // hogs, and adding the set can take tens of milliseconds: the first
-    // releases are far enough ahead that every RTU is in place before them.
-    let t0 = rtu_sched_monotonic_ns() + .millis(500)
-    let witness = Witness(period: witnessPeriod, capacity: Int(options.seconds * 2_000) + 2_000)
+    // This (SCHED_OTHER) thread shares the CPUs with stress-ng's hogs and
+    // with whatever else runs on the machine: adding the set has taken from
+    // tens of milliseconds to 0.6 s. The first releases are far enough ahead
+    // that every RTU is in place before them (checked below).
+    let lead: Nanoseconds = .seconds(2)
+    let t0 = rtu_sched_monotonic_ns() + lead
+    // Room for every wake-up from now until the set is removed, and more.
+    let wakeupsPerSecond = Double(Nanoseconds.seconds(1) / witnessPeriod)
+    let witness = Witness(period: witnessPeriod,
+                          capacity: Int((options.seconds + Double(lead / .seconds(1)) + 5) * wakeupsPerSecond))
     witness.start(cpu: options.cpu, phase: (t0 + witnessPhase) % witnessPeriod)
     let machine = MachineSampler()
     machine.start(cpu: options.cpu)
@@ -160,10 +170,14 @@ func runConfiguration(policy: ThreadPolicy, loaded: Bool, options: Options) thro
     runtime.waitUntilApplied()
     let setupLate = rtu_sched_monotonic_ns() - t0
     if setupLate > 0 {
-        throw BenchError(description: "adding the set took until \(us(setupLate)) µs after its first release")
+        throw BenchError(description: "adding the set took until \(us(setupLate)) µs after its first release",
+                         setupLate: true)
     }
+    _ = rtu_sched_sleep_until(t0)
+    let core0 = runtime.coreStatistics(0)
     let times0 = CPUTimes.read(cpu: options.cpu)
-    Thread.sleep(forTimeInterval: options.seconds + 0.5)
+    Thread.sleep(forTimeInterval: options.seconds)
+    let core1 = runtime.coreStatistics(0)
     let times1 = CPUTimes.read(cpu: options.cpu)
     let observedUntil = rtu_sched_monotonic_ns()
     for (_, h) in handles { try runtime.remove(h.id) }
@@ -174,9 +188,9 @@ func runConfiguration(policy: ThreadPolicy, loaded: Bool, options: Options) thro
     var r = Result(policy: runtime.effectivePolicies.first ?? policy, loaded: loaded)
     r.load = loadAverage()
     if let t1 = times1, let t0 = times0 { r.cpuTimes = t1 - t0 }
-    let core = runtime.coreStatistics(0)
-    r.overhead = core.overheadPerInvocation
-    r.measuredUtilPPB = core.measuredUtilizationPPB
+    r.overhead = runtime.coreStatistics(0).overheadPerInvocation
+    r.measuredUtilPPB = Int64(Double(core1.realtimeCPU - core0.realtimeCPU)
+                              / Double(max(1, core1.elapsed - core0.elapsed)) * 1e9)
     for (p, h) in handles {
         let s = h.statistics.snapshot()
         r.releases += s.releases
@@ -199,6 +213,9 @@ func runConfiguration(policy: ThreadPolicy, loaded: Bool, options: Options) thro
     r.fastSamples = r.jobs.filter { $0.rtu == 0 }.map { $0.start - $0.release }.sorted()
     r.witness = Array(witness.wakeups)
     r.witnessRealtime = witness.realtime
+    if witness.count == witness.capacity {
+        throw BenchError(description: "the witness's log filled up before the set was removed")
+    }
     r.witnessCPU = witness.cpuPerWakeup
     return r
 }
@@ -457,18 +474,31 @@ print("instrumentation per job: two schedstat preads of \(runDelayReadCost(cpu: 
 print("response-time analysis of the set with the witness (\(us(witnessBudget)) µs every \(us(witnessPeriod)) µs, "
     + "preempting): " + scheduleWithWitness(SchedulerConfiguration(cpus: [options.cpu]).admissionPolicy))
 
+/// One configuration, repeated (at most twice more) if the set could not be
+/// put in place before its first release.
+func measure(_ policy: ThreadPolicy, loaded: Bool) throws -> Result {
+    var attempt = 1
+    while true {
+        do {
+            return try runConfiguration(policy: policy, loaded: loaded, options: options)
+        } catch let e as BenchError where e.setupLate && attempt < 3 {
+            print("sched-bench: \(policy) \(loaded ? "under stress-ng" : "idle"): \(e.description); repeating it")
+            attempt += 1
+        }
+    }
+}
+
 var results: [Result] = []
-for policy in [ThreadPolicy.fifo, .other] {
-    results.append(try runConfiguration(policy: policy, loaded: false, options: options))
+do {
+    for policy in [ThreadPolicy.fifo, .other] { results.append(try measure(policy, loaded: false)) }
+    let load = try startLoad(hogs: options.hogs, seconds: Int(options.seconds * 2) + 60)
+    defer { if load.isRunning { load.terminate(); load.waitUntilExit() } }
+    Thread.sleep(forTimeInterval: 1)
+    for policy in [ThreadPolicy.fifo, .other] { results.append(try measure(policy, loaded: true)) }
+} catch {
+    FileHandle.standardError.write("sched-bench: \(error)\n".data(using: .utf8)!)
+    exit(1)
 }
-let load = try startLoad(hogs: options.hogs, seconds: Int(options.seconds * 2) + 30)
-Thread.sleep(forTimeInterval: 1)
-defer { if load.isRunning { load.terminate(); load.waitUntilExit() } }
-for policy in [ThreadPolicy.fifo, .other] {
-    results.append(try runConfiguration(policy: policy, loaded: true, options: options))
-}
-load.terminate()
-load.waitUntilExit()
 
 print("")
 print("| load | policy | releases | invocations | misses | miss ratio | lateness p50 µs | p99 µs | max µs | 1 ms RTU p99 µs | overruns | overhead ns/inv | util admitted / measured | vCPU steal ms | misses not explained by machine stalls per 10,000 |")
