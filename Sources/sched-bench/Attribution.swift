@@ -174,6 +174,12 @@ struct RTUPlan {
     var offset: Nanoseconds
 }
 
+/// The dispatcher reads its clock for the end of an invocation up to a few
+/// microseconds after the body's last read (the body's closing schedstat
+/// read, its record, the return): a job whose body ended this close to its
+/// deadline may be a miss to the dispatcher, so it counts as one here too.
+let dispatcherEndMargin: Nanoseconds = .micros(5)
+
 /// A witness wake-up held up by more than this (late timer, or queued)
 /// counts as the witness having been held up.
 let witnessStallThreshold: Nanoseconds = .micros(200)
@@ -251,9 +257,10 @@ struct MissAttribution {
                 let deadline = release + rtu.period
                 if next < own.count && own[next].release == release {
                     let job = own[next]
-                    if job.bodyEnd > deadline {
-                        result.append(attribute(rtu: j, release: release, start: job.start, windowEnd: job.bodyEnd,
-                                                excess: job.bodyEnd - deadline, ownCPU: job.cpuEnd - job.cpuStart))
+                    let end = job.bodyEnd + dispatcherEndMargin
+                    if end > deadline {
+                        result.append(attribute(rtu: j, release: release, start: job.start, windowEnd: end,
+                                                excess: end - deadline, ownCPU: job.cpuEnd - job.cpuStart))
                     }
                 } else {
                     // Skipped: judged up to the start of the RTU's next job

@@ -80,6 +80,9 @@ struct Result {
     var firstRelease: Nanoseconds = 0
     var segments: [Segment] = []
     var witnessLate: [WitnessInterval] = []
+    /// Misses the dispatcher logged that the job records do not show, as
+    /// (RTU index, release); see `unmatchedMisses`.
+    var unmatched: [(Int, Nanoseconds)] = []
     var witnessQueued: [WitnessInterval] = []
     /// Other processes' real-time threads allowed on the CPU, with the CPU
     /// time they used during the configuration.
@@ -180,6 +183,7 @@ func runConfiguration(policy: ThreadPolicy, loaded: Bool, options: Options) thro
     let core1 = runtime.coreStatistics(0)
     let times1 = CPUTimes.read(cpu: options.cpu)
     let observedUntil = rtu_sched_monotonic_ns()
+    let counted = handles.map { $0.1.statistics.snapshot() }
     for (_, h) in handles { try runtime.remove(h.id) }
     runtime.waitUntilApplied()
     witness.stop()
@@ -191,8 +195,7 @@ func runConfiguration(policy: ThreadPolicy, loaded: Bool, options: Options) thro
     r.overhead = runtime.coreStatistics(0).overheadPerInvocation
     r.measuredUtilPPB = Int64(Double(core1.realtimeCPU - core0.realtimeCPU)
                               / Double(max(1, core1.elapsed - core0.elapsed)) * 1e9)
-    for (p, h) in handles {
-        let s = h.statistics.snapshot()
+    for ((p, _), s) in zip(handles, counted) {
         r.releases += s.releases
         r.invocations += s.invocations
         r.misses += s.deadlineMisses
@@ -209,6 +212,7 @@ func runConfiguration(policy: ThreadPolicy, loaded: Bool, options: Options) thro
     r.firstRelease = t0
     r.jobsDropped = log.dropped
     r.attributed = attribution.misses()
+    r.unmatched = unmatchedMisses(handles.map { $0.1.statistics.snapshot() }, r.attributed, until: observedUntil)
     r.samples = r.jobs.map { $0.start - $0.release }.sorted()
     r.fastSamples = r.jobs.filter { $0.rtu == 0 }.map { $0.start - $0.release }.sorted()
     r.witness = Array(witness.wakeups)
@@ -218,6 +222,24 @@ func runConfiguration(policy: ThreadPolicy, loaded: Bool, options: Options) thro
     }
     r.witnessCPU = witness.cpuPerWakeup
     return r
+}
+
+/// The misses in the dispatcher's own log (its last 32 events per RTU) with
+/// a deadline before `until` that the job records do not show as misses:
+/// what the attribution did not see.
+func unmatchedMisses(_ stats: [RTUStatsSnapshot], _ attributed: [AttributedMiss],
+                     until: Nanoseconds) -> [(Int, Nanoseconds)] {
+    let seen = Set(attributed.map { "\($0.rtu)/\($0.release)" })
+    var result: [(Int, Nanoseconds)] = []
+    for (k, s) in stats.enumerated() {
+        for event in s.recentMisses {
+            for n in 0..<event.count {
+                let release = event.release + Nanoseconds(n) * plan[k].period
+                if release + plan[k].period <= until && !seen.contains("\(k)/\(release)") { result.append((k, release)) }
+            }
+        }
+    }
+    return result
 }
 
 /// Whether the set stays schedulable with the witness: the admission test's
@@ -518,6 +540,10 @@ for r in results {
     let counts = MissCause.allCases.map { c in "\(r.attributed.filter { $0.cause == c }.count) \(c.rawValue)" }
     print("  misses: \(r.misses) counted by the dispatcher, \(r.attributed.count) found in the job records: "
         + counts.joined(separator: ", ") + (r.jobsDropped > 0 ? " (\(r.jobsDropped) jobs not recorded: log full)" : ""))
+    if !r.unmatched.isEmpty {
+        print("  logged by the dispatcher, not misses in the job records: "
+            + r.unmatched.map { "\(plan[$0.0].name) released at \(ms($0.1 - r.firstRelease)) ms" }.joined(separator: ", "))
+    }
     print("  " + describeStalls(r))
     print("  " + describeWitness(r))
     print("  " + describeOverruns(r))
