@@ -48,9 +48,10 @@ enum MissCause: String, CaseIterable {
     /// the dispatcher not progressing while running, its wake-up late while
     /// the witness was held up too, or the witness's wake-up late.
     case machineStall = "machine stall"
-    /// The dispatcher was runnable while the witness (priority 99) was
-    /// runnable and not running too: something the guest kernel puts above
-    /// every user priority held the CPU. Real-time throttling (when the
+    /// The dispatcher was runnable, or its body interrupted with the time
+    /// charged to it, while the witness (priority 99) was runnable and not
+    /// running: something the guest kernel puts above every user priority
+    /// held the CPU. Real-time throttling (when the
     /// CPU's real-time threads, ours and any other process's, have used
     /// sched_rt_runtime_us = 95 % of a second, all of them wait for the rest
     /// of it: the CPU then runs SCHED_OTHER work, user time in /proc/stat),
@@ -103,6 +104,14 @@ struct AttributedMiss {
     /// which it was woken but waiting for the CPU.
     var witnessLate: Nanoseconds = 0
     var witnessQueued: Nanoseconds = 0
+    /// Interruptions of the bodies in the window that were charged to the
+    /// dispatcher as CPU time (the loop made no progress, the thread was not
+    /// queued: an interrupt, softirq or kernel code ran in its context, or
+    /// the hypervisor worked for its vCPU without counting steal), and the
+    /// parts of them in which the witness's timer was late, or it was queued.
+    var chargedInterruptions: Nanoseconds = 0
+    var chargedWhileWitnessLate: Nanoseconds = 0
+    var chargedWhileWitnessQueued: Nanoseconds = 0
     /// What /proc/stat says the CPU spent its time on, and the CPU time of
     /// other processes' real-time threads allowed on it, over the 10 ms
     /// samples bracketing the window.
@@ -126,10 +135,10 @@ struct AttributedMiss {
     var confirmedWaiting: Nanoseconds { witnessHeldUp ? stalledWaiting : 0 }
 
     /// Stall time the evidence supports: the dispatcher not progressing while
-    /// running plus its corroborated late wake-ups, or the witness's
-    /// late-timer time, whichever is larger (both see the same stall from
-    /// different places).
-    var machineTime: Nanoseconds { max(stalledRunning + confirmedWaiting, witnessLate) }
+    /// running (not charged, or charged while the witness's timer was late)
+    /// plus its corroborated late wake-ups, or the witness's late-timer time,
+    /// whichever is larger (both see the same stall from different places).
+    var machineTime: Nanoseconds { max(stalledRunning + confirmedWaiting + chargedWhileWitnessLate, witnessLate) }
 
     /// The dispatcher's run_delay during the witness's late timer: while the
     /// vCPU does not run, a queued thread's run_delay grows too (rq_clock
@@ -138,8 +147,10 @@ struct AttributedMiss {
         min(delay, max(0, witnessLate - stalledRunning - confirmedWaiting))
     }
 
-    /// The dispatcher's remaining run_delay while the witness was queued too.
-    var kernelTime: Nanoseconds { min(delay - delayInStall, witnessQueued) }
+    /// The dispatcher's remaining run_delay while the witness was queued
+    /// too, and the interruptions charged to it while the witness was queued
+    /// (kernel code or softirq in the dispatcher's own context).
+    var kernelTime: Nanoseconds { min(delay - delayInStall, witnessQueued) + chargedWhileWitnessQueued }
 
     /// The dispatcher's run_delay with the witness neither late nor queued.
     var schedulingTime: Nanoseconds { delay - delayInStall - kernelTime }
@@ -195,6 +206,9 @@ struct MissAttribution {
     let jobs: [JobRecord]
     let witnessLate: [WitnessInterval]
     let witnessQueued: [WitnessInterval]
+    /// The bodies' longest interruptions that were charged to the thread as
+    /// CPU time (at least 80 % of the interruption, and ≥ the threshold).
+    let charged: [WitnessInterval]
     let machine: MachineSampler
     private(set) var segments: [Segment] = []
     /// Due times of the waits in which the dispatcher had nothing to run
@@ -213,6 +227,11 @@ struct MissAttribution {
         }
         witnessQueued = witness.compactMap { w in
             w.queued >= witnessStallThreshold ? WitnessInterval(from: w.woke - w.queued, to: w.woke) : nil
+        }
+        charged = self.jobs.compactMap { j in
+            let unqueued = j.longestGap - (j.delayEnd - j.delayStart)
+            return j.longestGap >= witnessStallThreshold && unqueued * 10 >= j.longestGap * 8
+                ? WitnessInterval(from: j.longestGapAt - j.longestGap, to: j.longestGapAt) : nil
         }
         self.machine = machine
         buildTimeline()
@@ -295,6 +314,13 @@ struct MissAttribution {
         }
         m.witnessLate = overlap(witnessLate, windowStart, windowEnd)
         m.witnessQueued = overlap(witnessQueued, windowStart, windowEnd)
+        for c in charged[charged.partitioningIndex(where: { $0.to > windowStart })...] {
+            if c.from >= windowEnd { break }
+            let a = max(c.from, windowStart), b = min(c.to, windowEnd)
+            m.chargedInterruptions += b - a
+            m.chargedWhileWitnessLate += overlap(witnessLate, a, b)
+            m.chargedWhileWitnessQueued += overlap(witnessQueued, a, b)
+        }
         m.classify(budget: plan[rtu].budget)
         return m
     }

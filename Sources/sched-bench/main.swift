@@ -389,6 +389,11 @@ func describe(_ m: AttributedMiss, since t0: Nanoseconds) -> String {
         + "run_delay \(us(m.delay)) µs (\(us(m.delayInStall)) in the witness's late timer, "
         + "\(us(m.kernelTime)) while the witness was queued too), CPU \(us(m.cpu)) µs"
     if m.start != nil { evidence += " (own \(us(m.ownCPU)))" }
+    if m.chargedInterruptions > 0 {
+        evidence += "; bodies interrupted but charged as CPU \(us(m.chargedInterruptions)) µs "
+            + "(\(us(m.chargedWhileWitnessLate)) in the witness's late timer, "
+            + "\(us(m.chargedWhileWitnessQueued)) while it was queued)"
+    }
     evidence += "; witness: timer late \(us(m.witnessLate)) µs, queued \(us(m.witnessQueued)) µs"
     if let c = m.competitorCPU, c > 0 { evidence += "; other real-time threads on the CPU ran ≥ \(us(c)) µs" }
     if let t = m.cpuTimes { evidence += "; /proc/stat over ~[window]: \(t.description)" }
