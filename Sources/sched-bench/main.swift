@@ -213,8 +213,10 @@ func runConfiguration(policy: ThreadPolicy, loaded: Bool, options: Options) thro
     r.jobsDropped = log.dropped
     r.attributed = attribution.misses()
     r.unmatched = unmatchedMisses(handles.map { $0.1.statistics.snapshot() }, r.attributed, until: observedUntil)
-    r.samples = r.jobs.map { $0.start - $0.release }.sorted()
-    r.fastSamples = r.jobs.filter { $0.rtu == 0 }.map { $0.start - $0.release }.sorted()
+    // The observation's invocations (the counters were read at its end).
+    let observed = r.jobs.filter { $0.start <= observedUntil }
+    r.samples = observed.map { $0.start - $0.release }.sorted()
+    r.fastSamples = observed.filter { $0.rtu == 0 }.map { $0.start - $0.release }.sorted()
     r.witness = Array(witness.wakeups)
     r.witnessRealtime = witness.realtime
     if witness.count == witness.capacity {
