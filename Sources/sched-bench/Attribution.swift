@@ -207,7 +207,8 @@ struct MissAttribution {
     let witnessLate: [WitnessInterval]
     let witnessQueued: [WitnessInterval]
     /// The bodies' longest interruptions that were charged to the thread as
-    /// CPU time (at least 80 % of the interruption, and ≥ the threshold).
+    /// CPU time (at least 80 % of the interruption was neither run_delay nor
+    /// uncharged time, and it lasted at least the threshold).
     let charged: [WitnessInterval]
     let machine: MachineSampler
     private(set) var segments: [Segment] = []
@@ -229,8 +230,12 @@ struct MissAttribution {
             w.queued >= witnessStallThreshold ? WitnessInterval(from: w.woke - w.queued, to: w.woke) : nil
         }
         charged = self.jobs.compactMap { j in
-            let unqueued = j.longestGap - (j.delayEnd - j.delayStart)
-            return j.longestGap >= witnessStallThreshold && unqueued * 10 >= j.longestGap * 8
+            // Of the body's wall time, what was neither CPU nor run_delay was
+            // not charged (steal); the rest of its longest gap was.
+            let delay = j.delayEnd - j.delayStart
+            let uncharged = max(0, j.bodyEnd - j.bodyStart - (j.cpuEnd - j.cpuStart) - delay)
+            let chargedGap = j.longestGap - delay - uncharged
+            return j.longestGap >= witnessStallThreshold && chargedGap * 10 >= j.longestGap * 8
                 ? WitnessInterval(from: j.longestGapAt - j.longestGap, to: j.longestGapAt) : nil
         }
         self.machine = machine
