@@ -104,11 +104,13 @@ struct AttributedMiss {
     /// which it was woken but waiting for the CPU.
     var witnessLate: Nanoseconds = 0
     var witnessQueued: Nanoseconds = 0
-    /// Interruptions of the bodies in the window that were charged to the
-    /// dispatcher as CPU time (the loop made no progress, the thread was not
-    /// queued: an interrupt, softirq or kernel code ran in its context, or
-    /// the hypervisor worked for its vCPU without counting steal), and the
-    /// parts of them in which the witness's timer was late, or it was queued.
+    /// Time in the window for which the dispatcher was charged CPU without
+    /// doing its work (a body's loop made no progress, or a wait between
+    /// invocations cost far more than the dispatcher's own code, and the
+    /// thread was not queued: an interrupt, softirq or kernel code ran in its
+    /// context, or the hypervisor worked for its vCPU without counting
+    /// steal), and the parts of it in which the witness's timer was late, or
+    /// it was queued.
     var chargedInterruptions: Nanoseconds = 0
     var chargedWhileWitnessLate: Nanoseconds = 0
     var chargedWhileWitnessQueued: Nanoseconds = 0
@@ -206,10 +208,13 @@ struct MissAttribution {
     let jobs: [JobRecord]
     let witnessLate: [WitnessInterval]
     let witnessQueued: [WitnessInterval]
-    /// The bodies' longest interruptions that were charged to the thread as
-    /// CPU time (at least 80 % of the interruption was neither run_delay nor
-    /// uncharged time, and it lasted at least the threshold).
-    let charged: [WitnessInterval]
+    /// Stretches of at least the threshold in which the dispatcher was
+    /// charged CPU time without doing its work: a body's longest
+    /// interruption, when at least 80 % of it was neither run_delay nor
+    /// uncharged time, and a wait between invocations in which it was
+    /// charged CPU for at least 80 % of the time (its own code there takes
+    /// 10–40 µs).
+    private(set) var charged: [WitnessInterval]
     let machine: MachineSampler
     private(set) var segments: [Segment] = []
     /// Due times of the waits in which the dispatcher had nothing to run
@@ -229,17 +234,10 @@ struct MissAttribution {
         witnessQueued = witness.compactMap { w in
             w.queued >= witnessStallThreshold ? WitnessInterval(from: w.woke - w.queued, to: w.woke) : nil
         }
-        charged = self.jobs.compactMap { j in
-            // Of the body's wall time, what was neither CPU nor run_delay was
-            // not charged (steal); the rest of its longest gap was.
-            let delay = j.delayEnd - j.delayStart
-            let uncharged = max(0, j.bodyEnd - j.bodyStart - (j.cpuEnd - j.cpuStart) - delay)
-            let chargedGap = j.longestGap - delay - uncharged
-            return j.longestGap >= witnessStallThreshold && chargedGap * 10 >= j.longestGap * 8
-                ? WitnessInterval(from: j.longestGapAt - j.longestGap, to: j.longestGapAt) : nil
-        }
         self.machine = machine
+        charged = []
         buildTimeline()
+        charged = chargedIntervals()
     }
 
     /// Invocations, and the waits between them from the moment the
@@ -266,6 +264,26 @@ struct MissAttribution {
                                     unexplained: max(0, job.bodyEnd - job.bodyStart - cpu - delay), invocation: true))
             lastServed[job.rtu] = max(lastServed[job.rtu], job.release)
         }
+    }
+
+    private func chargedIntervals() -> [WitnessInterval] {
+        var result: [WitnessInterval] = []
+        var k = 0
+        for s in segments {
+            if s.invocation {
+                let j = jobs[k]
+                k += 1
+                // Of the body's wall time, what was neither CPU nor run_delay
+                // was not charged (steal); the rest of its longest gap was.
+                let charged = j.longestGap - s.delay - s.unexplained
+                if j.longestGap >= witnessStallThreshold && charged * 10 >= j.longestGap * 8 {
+                    result.append(WitnessInterval(from: j.longestGapAt - j.longestGap, to: j.longestGapAt))
+                }
+            } else if s.cpu >= witnessStallThreshold && s.cpu * 10 >= (s.to - s.from) * 8 {
+                result.append(WitnessInterval(from: s.from, to: s.to))
+            }
+        }
+        return result
     }
 
     /// Every missed release with a deadline before `observedUntil`, in

@@ -392,7 +392,7 @@ func describe(_ m: AttributedMiss, since t0: Nanoseconds) -> String {
         + "\(us(m.kernelTime)) while the witness was queued too), CPU \(us(m.cpu)) µs"
     if m.start != nil { evidence += " (own \(us(m.ownCPU)))" }
     if m.chargedInterruptions > 0 {
-        evidence += "; bodies interrupted but charged as CPU \(us(m.chargedInterruptions)) µs "
+        evidence += "; charged CPU without doing its work \(us(m.chargedInterruptions)) µs "
             + "(\(us(m.chargedWhileWitnessLate)) in the witness's late timer, "
             + "\(us(m.chargedWhileWitnessQueued)) while it was queued)"
     }
