@@ -51,12 +51,11 @@ enum MissCause: String, CaseIterable {
     /// The dispatcher was runnable, or its body interrupted with the time
     /// charged to it, while the witness (priority 99) was runnable and not
     /// running: something the guest kernel puts above every user priority
-    /// held the CPU. Real-time throttling (when the
-    /// CPU's real-time threads, ours and any other process's, have used
-    /// sched_rt_runtime_us = 95 % of a second, all of them wait for the rest
-    /// of it: the CPU then runs SCHED_OTHER work, user time in /proc/stat),
-    /// softirq or non-preemptible kernel code (system or softirq time), or a
-    /// vCPU stall that began after both were woken (steal).
+    /// held the CPU. Real-time throttling (when the CPU's real-time threads,
+    /// ours and any other process's, have used sched_rt_runtime_us = 95 % of
+    /// a second, all of them wait for the rest of it), softirq or
+    /// non-preemptible kernel code, or a vCPU stall that began after both
+    /// were woken.
     case kernelOrThrottling = "kernel or RT throttling"
     /// The dispatcher was runnable, not running, and the witness was not
     /// held up: a real-time thread of another process (listed with its CPU
@@ -70,10 +69,11 @@ enum MissCause: String, CaseIterable {
     case unexplained = "unexplained"
 }
 
-/// An interval in which the witness was held up: from its due time for as
-/// long as its timer interrupt came late (`late`), or from when it was woken
-/// until it ran (`queued`).
-struct WitnessInterval {
+/// A stretch of time: one in which the witness was held up (from its due
+/// time for as long as its timer interrupt came late, or from when it was
+/// woken until it ran), or one in which the dispatcher was charged CPU time
+/// without doing its work.
+struct Stretch {
     var from: Nanoseconds
     var to: Nanoseconds
 }
@@ -140,7 +140,9 @@ struct AttributedMiss {
     /// running (not charged, or charged while the witness's timer was late)
     /// plus its corroborated late wake-ups, or the witness's late-timer time,
     /// whichever is larger (both see the same stall from different places).
-    var machineTime: Nanoseconds { max(stalledRunning + confirmedWaiting + chargedWhileWitnessLate, witnessLate) }
+    var machineTime: Nanoseconds {
+        max(stalledRunning + confirmedWaiting + chargedWhileWitnessLate, witnessLate)
+    }
 
     /// The dispatcher's run_delay during the witness's late timer: while the
     /// vCPU does not run, a queued thread's run_delay grows too (rq_clock
@@ -149,13 +151,16 @@ struct AttributedMiss {
         min(delay, max(0, witnessLate - stalledRunning - confirmedWaiting))
     }
 
-    /// The dispatcher's remaining run_delay while the witness was queued
-    /// too, and the interruptions charged to it while the witness was queued
-    /// (kernel code or softirq in the dispatcher's own context).
-    var kernelTime: Nanoseconds { min(delay - delayInStall, witnessQueued) + chargedWhileWitnessQueued }
+    /// The dispatcher's remaining run_delay while the witness was queued too.
+    var delayWithWitnessQueued: Nanoseconds { min(delay - delayInStall, witnessQueued) }
+
+    /// That run_delay, and the CPU charged to the dispatcher without doing
+    /// its work while the witness was queued (kernel code or softirq in the
+    /// dispatcher's own context).
+    var kernelTime: Nanoseconds { delayWithWitnessQueued + chargedWhileWitnessQueued }
 
     /// The dispatcher's run_delay with the witness neither late nor queued.
-    var schedulingTime: Nanoseconds { delay - delayInStall - kernelTime }
+    var schedulingTime: Nanoseconds { delay - delayInStall - delayWithWitnessQueued }
 
     /// The cause: a stall only if it covers the miss alone and outweighs
     /// each other cause; otherwise the larger of the two kinds of run_delay
@@ -206,15 +211,15 @@ struct MissAttribution {
     let observedUntil: Nanoseconds
     /// Jobs in start order.
     let jobs: [JobRecord]
-    let witnessLate: [WitnessInterval]
-    let witnessQueued: [WitnessInterval]
+    let witnessLate: [Stretch]
+    let witnessQueued: [Stretch]
     /// Stretches of at least the threshold in which the dispatcher was
     /// charged CPU time without doing its work: a body's longest
     /// interruption, when at least 80 % of it was neither run_delay nor
     /// uncharged time, and a wait between invocations in which it was
     /// charged CPU for at least 80 % of the time (its own code there takes
     /// 10–40 µs).
-    private(set) var charged: [WitnessInterval]
+    private(set) var charged: [Stretch]
     let machine: MachineSampler
     private(set) var segments: [Segment] = []
     /// Due times of the waits in which the dispatcher had nothing to run
@@ -229,10 +234,10 @@ struct MissAttribution {
         self.jobs = jobs.sorted { $0.start < $1.start }
         witnessLate = witness.compactMap { w in
             let late = w.woke - w.due - w.queued
-            return late >= witnessStallThreshold ? WitnessInterval(from: w.due, to: w.due + late) : nil
+            return late >= witnessStallThreshold ? Stretch(from: w.due, to: w.due + late) : nil
         }
         witnessQueued = witness.compactMap { w in
-            w.queued >= witnessStallThreshold ? WitnessInterval(from: w.woke - w.queued, to: w.woke) : nil
+            w.queued >= witnessStallThreshold ? Stretch(from: w.woke - w.queued, to: w.woke) : nil
         }
         self.machine = machine
         charged = []
@@ -266,8 +271,8 @@ struct MissAttribution {
         }
     }
 
-    private func chargedIntervals() -> [WitnessInterval] {
-        var result: [WitnessInterval] = []
+    private func chargedIntervals() -> [Stretch] {
+        var result: [Stretch] = []
         var k = 0
         for s in segments {
             if s.invocation {
@@ -277,10 +282,10 @@ struct MissAttribution {
                 // was not charged (steal); the rest of its longest gap was.
                 let charged = j.longestGap - s.delay - s.unexplained
                 if j.longestGap >= witnessStallThreshold && charged * 10 >= j.longestGap * 8 {
-                    result.append(WitnessInterval(from: j.longestGapAt - j.longestGap, to: j.longestGapAt))
+                    result.append(Stretch(from: j.longestGapAt - j.longestGap, to: j.longestGapAt))
                 }
             } else if s.cpu >= witnessStallThreshold && s.cpu * 10 >= (s.to - s.from) * 8 {
-                result.append(WitnessInterval(from: s.from, to: s.to))
+                result.append(Stretch(from: s.from, to: s.to))
             }
         }
         return result
@@ -349,7 +354,7 @@ struct MissAttribution {
     }
 
     /// Total length of `intervals` (sorted, disjoint) inside `[a, b]`.
-    private func overlap(_ intervals: [WitnessInterval], _ a: Nanoseconds, _ b: Nanoseconds) -> Nanoseconds {
+    private func overlap(_ intervals: [Stretch], _ a: Nanoseconds, _ b: Nanoseconds) -> Nanoseconds {
         var total: Nanoseconds = 0
         for w in intervals[intervals.partitioningIndex(where: { $0.to > a })...] {
             if w.from >= b { break }

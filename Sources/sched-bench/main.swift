@@ -79,11 +79,11 @@ struct Result {
     var load = ""
     var firstRelease: Nanoseconds = 0
     var segments: [Segment] = []
-    var witnessLate: [WitnessInterval] = []
+    var witnessLate: [Stretch] = []
     /// Misses the dispatcher logged that the job records do not show, as
     /// (RTU index, release); see `unmatchedMisses`.
     var unmatched: [(Int, Nanoseconds)] = []
-    var witnessQueued: [WitnessInterval] = []
+    var witnessQueued: [Stretch] = []
     /// Other processes' real-time threads allowed on the CPU, with the CPU
     /// time they used during the configuration.
     var competitors: [(RealtimeThread, Nanoseconds)] = []
@@ -389,7 +389,7 @@ func describe(_ m: AttributedMiss, since t0: Nanoseconds) -> String {
     var evidence = "in [\(window), \(m.start == nil ? "next start" : "completion")]: dispatcher not run "
         + "\(us(m.stalledRunning)) µs while running + \(us(m.stalledWaiting)) µs waiting to wake, "
         + "run_delay \(us(m.delay)) µs (\(us(m.delayInStall)) in the witness's late timer, "
-        + "\(us(m.kernelTime)) while the witness was queued too), CPU \(us(m.cpu)) µs"
+        + "\(us(m.delayWithWitnessQueued)) while the witness was queued too), CPU \(us(m.cpu)) µs"
     if m.start != nil { evidence += " (own \(us(m.ownCPU)))" }
     if m.chargedInterruptions > 0 {
         evidence += "; charged CPU without doing its work \(us(m.chargedInterruptions)) µs "
