@@ -6,7 +6,7 @@
 # evidence taken at the same moment; dispatcher overhead. Needs root (or
 # CAP_SYS_NICE) for SCHED_FIFO. Raw records (per job, per witness wake-up,
 # per miss): bench-out/; plot: docs/bench/sched-lateness.png. Takes about
-# 100 s with the default 20 s per configuration (~34,000 releases each).
+# 110 s with the default 20 s per configuration (~34,000 releases each).
 #   usage: scripts/bench-sched.sh [sched-bench options, e.g. --seconds 20 --cpu 1]
 set -euo pipefail
 cd "$(dirname "$0")/.."
