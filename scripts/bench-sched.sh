@@ -2,7 +2,8 @@
 # RTU scheduler benchmark (issue 3): release lateness and deadline misses of
 # an RTU set using ~60 % of one core, idle and under stress-ng (four CPU hogs
 # per core), SCHED_FIFO against SCHED_OTHER, in one run, every miss
-# attributed to its cause (machine stall, overrun, guest scheduling) from
+# attributed to its cause (machine stall, kernel or RT throttling, guest
+# scheduling, overrun) from
 # evidence taken at the same moment; dispatcher overhead. Needs root (or
 # CAP_SYS_NICE) for SCHED_FIFO. Raw records (per job, per witness wake-up,
 # per miss): bench-out/; plot: docs/bench/sched-lateness.png. Takes about
