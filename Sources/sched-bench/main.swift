@@ -88,6 +88,15 @@ struct Result {
     /// time they used during the configuration.
     var competitors: [(RealtimeThread, Nanoseconds)] = []
 
+    /// Adds one RTU's counters (read when the observation ended).
+    mutating func add(_ s: RTUStatsSnapshot, plan p: RTUPlan, overhead: Nanoseconds) {
+        releases += s.releases
+        invocations += s.invocations
+        misses += s.deadlineMisses
+        overruns += s.overruns
+        admittedUtilPPB += Int64((Double(p.budget + overhead) / Double(p.period)) * 1e9)
+    }
+
     var label: String { "\(loaded ? "stress-ng" : "idle") \(policy)" }
     var fileTag: String { "\(policy == .fifo ? "fifo" : "other")-\(loaded ? "load" : "idle")" }
     var machineStallMisses: Int {
@@ -129,6 +138,18 @@ struct BenchError: Error, CustomStringConvertible {
     var setupLate = false
 }
 
+/// Has the dispatcher thread open its own schedstat, in a throw-away RTU run
+/// before the set is added, so that no measured job pays for the open.
+func openSchedstat(on runtime: RTURuntime, for log: JobLog) throws {
+    let opener = try runtime.add(RTUSpec(name: "schedstat-open", owner: "sched-bench", period: .millis(10),
+                                         budget: .millis(1)), body: SchedstatOpener(log: log))
+    guard waitFor(.seconds(2), { log.runDelay.isOpen || log.runDelay.failed }), log.runDelay.isOpen else {
+        throw BenchError(description: "the dispatcher could not open /proc/thread-self/schedstat")
+    }
+    try runtime.remove(opener.id)
+    runtime.waitUntilApplied()
+}
+
 func runConfiguration(policy: ThreadPolicy, loaded: Bool, options: Options) throws -> Result {
     var config = SchedulerConfiguration(cpus: [options.cpu])
     config.policy = policy
@@ -141,15 +162,7 @@ func runConfiguration(policy: ThreadPolicy, loaded: Bool, options: Options) thro
     let jobsPerSecond = plan.reduce(0) { $0 + 1_000_000_000 / Int($1.period) }
     let log = JobLog(capacity: Int(options.seconds * Double(jobsPerSecond) * 1.1) + 2_000)
 
-    // The dispatcher thread opens its own schedstat in a throw-away RTU, so
-    // that no measured job pays for the open.
-    let opener = try runtime.add(RTUSpec(name: "schedstat-open", owner: "sched-bench", period: .millis(10),
-                                         budget: .millis(1)), body: SchedstatOpener(log: log))
-    guard waitFor(.seconds(2), { log.runDelay.isOpen || log.runDelay.failed }), log.runDelay.isOpen else {
-        throw BenchError(description: "the dispatcher could not open /proc/thread-self/schedstat")
-    }
-    try runtime.remove(opener.id)
-    runtime.waitUntilApplied()
+    try openSchedstat(on: runtime, for: log)
 
     // This (SCHED_OTHER) thread shares the CPUs with stress-ng's hogs and
     // with whatever else runs on the machine: adding the set has taken from
@@ -195,13 +208,7 @@ func runConfiguration(policy: ThreadPolicy, loaded: Bool, options: Options) thro
     r.overhead = runtime.coreStatistics(0).overheadPerInvocation
     r.measuredUtilPPB = Int64(Double(core1.realtimeCPU - core0.realtimeCPU)
                               / Double(max(1, core1.elapsed - core0.elapsed)) * 1e9)
-    for ((p, _), s) in zip(handles, counted) {
-        r.releases += s.releases
-        r.invocations += s.invocations
-        r.misses += s.deadlineMisses
-        r.overruns += s.overruns
-        r.admittedUtilPPB += Int64((Double(p.budget + config.perInvocationOverhead) / Double(p.period)) * 1e9)
-    }
+    for ((p, _), s) in zip(handles, counted) { r.add(s, plan: p, overhead: config.perInvocationOverhead) }
     let attribution = MissAttribution(plan: plan, firstRelease: t0, observedUntil: observedUntil, jobs: log.jobs,
                                       witness: witness.wakeups, machine: machine)
     r.jobs = attribution.jobs
