@@ -307,27 +307,28 @@ goodput_run() {   # LABEL LINK MTU CELLS_PER_FRAME PACING (0: unpaced; else a sh
 }
 
 # The CBR run: PCR 150,000 / 120,000 / 80,000 cells/s (atm-bench's), 1500-byte
-# packets (32 cells); the UBR VC (the peer's default) gets what they leave
-# (3,207.5 cells/s = 100 packets/s) and is offered 2,000 packets/s.
+# packets (32 cells); a dedicated UBR VC, 0/60, gets what they leave
+# (3,207.5 cells/s = 100 packets/s) and is offered 2,000 packets/s. The peer's
+# default VC, 0/100, carries ARP and ICMP and no socket may bind it.
 cbr_vcs=(0/50:cbr:150000 0/51:cbr:120000 0/52:cbr:80000)
 cbr_run() {
   local run=cbr-atm-1500 p vc cat pcr
   echo "  $run (load average $(loadavg))" >&2
-  start_pair "$run" atm 1500 28 0/100:ubr "${cbr_vcs[@]}"
+  start_pair "$run" atm 1500 28 0/100:ubr 0/60:ubr "${cbr_vcs[@]}"
   echo "{\"run\":\"$run\",\"link\":\"atm\",\"mtu\":1500,\"cells_per_frame\":28}" >"$out/$run/setup.json"
-  for p in "${cbr_vcs[@]}" 0/100:ubr:; do
+  for p in "${cbr_vcs[@]}" 0/60:ubr:; do
     IFS=: read -r vc cat pcr <<<"$p"
     flow_sockets "vc${vc#0/}" "$((5000 + ${vc#0/}))" "$vc"
     start_receiver "$run" "vc${vc#0/}"
   done
-  for p in "${cbr_vcs[@]}" 0/100:ubr:; do
+  for p in "${cbr_vcs[@]}" 0/60:ubr:; do
     IFS=: read -r vc cat pcr <<<"$p"
     # 110 % of the PCR in 32-cell packets; UBR 2,000 packets/s.
     if [ -n "$pcr" ]; then start_sender "$run" "vc${vc#0/}" 1472 "$((pcr * 11 / 320))"; else start_sender "$run" "vc${vc#0/}" 1472 2000; fi
   done
   finish_flows "$run"
   stop_pair "$run"
-  analyse_captures "$run" 0/100:ubr "${cbr_vcs[@]}"
+  analyse_captures "$run" 0/100:ubr 0/60:ubr "${cbr_vcs[@]}"
 }
 
 echo "== ATM end to end: two rtud (A core 0, B core 1) over a veth, link = atm vs ethernet, ${seconds}s a run; $(nproc) CPUs, load average $(loadavg)"
@@ -443,7 +444,7 @@ print("the cells of the slots since the last one: at most the catch-up window, 2
 print()
 run = "cbr-atm-1500"
 print(f"{'CBR run, VC':<12} {'contract':<18} {'cells/s received':>16} {'of PCR':>8} {'worst 250ms':>11} {'sent (slots)':>12} {'offered':>8}")
-for vc, pcr in (("0/50", 150000), ("0/51", 120000), ("0/52", 80000), ("0/100", None)):
+for vc, pcr in (("0/50", 150000), ("0/51", 120000), ("0/52", 80000), ("0/60", None)):
     name = "vc" + vc.split("/")[1]
     iv = last_json(run, f"recv-{name}.json").get("intervals", [])
     cps = sum(iv) * 32 / (len(iv) * 0.25) if iv else 0.0
