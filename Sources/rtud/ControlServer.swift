@@ -30,29 +30,25 @@ final class ClientSession {
 /// A socket of the daemon: a node socket, the shared memory its client maps,
 /// and who may use it.
 final class DaemonSocket {
-    let id: UInt32
-    let name: String
     let spec: SocketSpec
     let udp: UDPSocket
     let region: SocketRegion
     let ownerUID: UInt32
     /// Outlives the connection that made it (named sockets made by rtuctl or declared).
     let persistent: Bool
-    /// From `[[socket]]` in the configuration.
-    let declared: Bool
     /// The client attached to it, at most one (its rings are single-producer single-consumer).
     weak var holder: ClientSession?
 
-    init(id: UInt32, name: String, spec: SocketSpec, udp: UDPSocket, region: SocketRegion, ownerUID: UInt32,
-         persistent: Bool, declared: Bool) {
-        self.id = id
-        self.name = name
+    /// The node socket's id and name (the spec's name, else the node's "udpN").
+    var id: UInt32 { UInt32(udp.id) }
+    var name: String { udp.name }
+
+    init(spec: SocketSpec, udp: UDPSocket, region: SocketRegion, ownerUID: UInt32, persistent: Bool) {
         self.spec = spec
         self.udp = udp
         self.region = region
         self.ownerUID = ownerUID
         self.persistent = persistent
-        self.declared = declared
     }
 }
 
@@ -285,12 +281,7 @@ final class ControlServer {
                     reply(client, .socket(info(socket)), id: id)
                 }
             case let .attach(name):
-                guard let number = byName[name], let socket = sockets[number] else {
-                    throw Refusal(.notFound, "no socket named \(name) (rtuctl socket list shows them)")
-                }
-                guard client.privileged || socket.ownerUID == client.uid else {
-                    throw Refusal(.permissionDenied, "socket \(name) belongs to uid \(socket.ownerUID)")
-                }
+                let socket = try self.socket(named: name, for: client, hint: " (rtuctl socket list shows them)")
                 if let holder = socket.holder, holder !== client {
                     throw Refusal(.busy, "socket \(name) is attached to pid \(holder.pid)")
                 }
@@ -307,28 +298,19 @@ final class ControlServer {
                 }
                 reply(client, .ok, id: id)
             case let .delete(name):
-                guard let number = byName[name], let socket = sockets[number] else {
-                    throw Refusal(.notFound, "no socket named \(name)")
-                }
-                guard client.privileged || socket.ownerUID == client.uid else {
-                    throw Refusal(.permissionDenied, "socket \(name) belongs to uid \(socket.ownerUID)")
-                }
+                let socket = try self.socket(named: name, for: client)
                 destroy(socket, notify: (.notFound, "socket \(name) was deleted"))
                 reply(client, .ok, id: id)
             case let .listSockets(cursor):
                 let ids = sockets.values.filter { $0.id >= cursor && (client.privileged || $0.ownerUID == client.uid) }
                     .map(\.id).sorted()
                 let candidates = ids.prefix(Self.listingChunk + 1).compactMap { sockets[$0] }.map(info)
-                let page = ControlCodec.pageFitting(Array(candidates.prefix(Self.listingChunk)), from: 0)
-                if page.isEmpty && !candidates.isEmpty { throw Refusal(.internalError, "socket \(candidates[0].name) does not fit a message") }
-                let next = page.upperBound < candidates.count ? candidates[page.upperBound].id : 0
-                reply(client, .sockets(Array(candidates[page]), next: next), id: id)
+                let (page, next) = try Self.page(of: candidates, "socket", ControlCodec.pageFitting)
+                reply(client, .sockets(page, next: next), id: id)
             case let .listRTUs(cursor):
-                let candidates = rtuInfos(from: cursor, limit: Self.listingChunk + 1)
-                let page = ControlCodec.pageFitting(Array(candidates.prefix(Self.listingChunk)), from: 0)
-                if page.isEmpty && !candidates.isEmpty { throw Refusal(.internalError, "RTU \(candidates[0].name) does not fit a message") }
-                let next = page.upperBound < candidates.count ? candidates[page.upperBound].id : 0
-                reply(client, .rtus(Array(candidates[page]), next: next), id: id)
+                let (page, next) = try Self.page(of: rtuInfos(from: cursor, limit: Self.listingChunk + 1), "RTU",
+                                                 ControlCodec.pageFitting)
+                reply(client, .rtus(page, next: next), id: id)
             case .stats:
                 var groups = node.counters().map { port, counters in
                     CounterGroup(name: port, counters: counters.map { Counter(name: $0.0, value: $0.1) })
@@ -343,6 +325,27 @@ final class ControlServer {
         } catch {
             reply(client, .error(.internalError, "\(error)"), id: id)
         }
+    }
+
+    /// The socket named `name`, if `client` may use it: it owns it, or is privileged.
+    private func socket(named name: String, for client: ClientSession, hint: String = "") throws -> DaemonSocket {
+        guard let number = byName[name], let socket = sockets[number] else {
+            throw Refusal(.notFound, "no socket named \(name)\(hint)")
+        }
+        guard client.privileged || socket.ownerUID == client.uid else {
+            throw Refusal(.permissionDenied, "socket \(name) belongs to uid \(socket.ownerUID)")
+        }
+        return socket
+    }
+
+    /// The first page of `candidates` (up to `listingChunk + 1`, from the
+    /// cursor on) that fits one reply, and the cursor of the next page: the
+    /// first candidate left out, or 0 when none is.
+    private static func page<Item: ListedItem>(of candidates: [Item], _ what: String,
+                                               _ fitting: ([Item], Int) -> Range<Int>) throws -> ([Item], next: UInt32) {
+        let page = fitting(Array(candidates.prefix(listingChunk)), 0)
+        if page.isEmpty && !candidates.isEmpty { throw Refusal(.internalError, "\(what) \(candidates[0].name) does not fit a message") }
+        return (Array(candidates[page]), page.upperBound < candidates.count ? candidates[page.upperBound].id : 0)
     }
 
     private func attach(_ socket: DaemonSocket, to client: ClientSession, id: UInt32) {
@@ -422,8 +425,7 @@ final class ControlServer {
             node.close(udp)
             throw refusal(error)
         }
-        let socket = DaemonSocket(id: UInt32(udp.id), name: spec.name ?? udp.name, spec: spec, udp: udp, region: region,
-                                  ownerUID: owner, persistent: spec.persistent || declared, declared: declared)
+        let socket = DaemonSocket(spec: spec, udp: udp, region: region, ownerUID: owner, persistent: spec.persistent || declared)
         sockets[socket.id] = socket
         if let name = spec.name { byName[name] = socket.id }
         if let client, !socket.persistent { client.held.insert(socket.id) }
@@ -544,7 +546,7 @@ final class ControlServer {
 
     private func rtuInfos(from first: UInt32, limit: Int) -> [RTUInfo] {
         node.runtime.entries(from: RTUID(rawValue: first), limit: limit).map { e in
-            let kind: RTUKindCode = e.spec == nil ? .bestEffort : (e.spec!.kind == .periodic ? .periodic : .reactive)
+            let kind: RTUKindCode = e.spec.map { $0.kind == .periodic ? .periodic : .reactive } ?? .bestEffort
             let s = e.stats
             return RTUInfo(id: e.id.rawValue, name: s.name, owner: e.spec?.owner ?? "", core: Int32(daemon.config.daemon.rtCores[e.core]),
                            kind: kind, periodNs: e.spec?.period ?? 0, budgetNs: e.spec?.budget ?? 0,
@@ -573,3 +575,12 @@ final class ControlServer {
                             sockets: UInt32(sockets.count), clients: UInt32(clients.count))
     }
 }
+
+/// What a paged listing holds: an item the cursor counts by id, named in a refusal.
+protocol ListedItem {
+    var id: UInt32 { get }
+    var name: String { get }
+}
+
+extension SocketInfo: ListedItem {}
+extension RTUInfo: ListedItem {}
