@@ -121,8 +121,7 @@ public final class RTUSocket: @unchecked Sendable {
     /// up to `timeout` ns for room (0: not at all, < 0: as long as it takes).
     public func send(_ payload: UnsafeRawBufferPointer, to destination: SocketAddress? = nil,
                      timeout: Int64 = -1) throws(RTUSocketError) {
-        guard let to = destination ?? info.remote else { throw .notConnected }
-        let peer = DatagramPeer(to)
+        let peer = try self.peer(destination)
         let sent: Bool? = try waiting(timeout) { (slice) throws(RTUSocketError) -> Bool? in
             do throws(DatagramSendError) {
                 try endpoint.send(payload, to: peer, timeout: slice) { gone }

@@ -74,31 +74,38 @@ public func rtu_attach(_ c: OpaquePointer?, _ name: UnsafePointer<CChar>?,
 public func rtu_open(_ c: OpaquePointer?, _ bind: UnsafePointer<CChar>?, _ connect: UnsafePointer<CChar>?,
                      _ rate: UInt64, _ messageSize: UInt32, _ period: UInt64,
                      _ err: UnsafeMutablePointer<CChar>?, _ errlen: Int) -> OpaquePointer? {
-    guard let c else { report("rtu_open: no client", err, errlen); return nil }
-    guard let local = socketAddress(bind) else { report("rtu_open: bind must be \"a.b.c.d:port\"", err, errlen); return nil }
-    let peer = socketAddress(connect)
-    if connect != nil && peer == nil { report("rtu_open: connect must be \"a.b.c.d:port\" or NULL", err, errlen); return nil }
-    let reserve = rate > 0 ? ReservationSpec(rateBitsPerSecond: rate, messageSize: messageSize,
-                                             periodNanoseconds: period == 0 ? 10_000_000 : period) : nil
-    return retained(err, errlen) { () throws(RTUClientError) in try client(c).openSocket(bind: local, connect: peer, reserve: reserve) }
+    openSocket("rtu_open", c, bind, connect, rate, messageSize, period, vc: nil, err, errlen)
 }
 
 @_cdecl("rtu_open_vc")
 public func rtu_open_vc(_ c: OpaquePointer?, _ bind: UnsafePointer<CChar>?, _ connect: UnsafePointer<CChar>?,
                         _ rate: UInt64, _ messageSize: UInt32, _ period: UInt64, _ vpi: UInt32, _ vci: UInt32,
                         _ err: UnsafeMutablePointer<CChar>?, _ errlen: Int) -> OpaquePointer? {
-    guard let c else { report("rtu_open_vc: no client", err, errlen); return nil }
-    guard let local = socketAddress(bind) else { report("rtu_open_vc: bind must be \"a.b.c.d:port\"", err, errlen); return nil }
+    openSocket("rtu_open_vc", c, bind, connect, rate, messageSize, period, vc: (vpi, vci), err, errlen)
+}
+
+/// `rtu_open` and `rtu_open_vc` (named `function` in their errors): the
+/// arguments checked in order (client, bind, connect, then the VC), then the
+/// socket created and attached.
+private func openSocket(_ function: String, _ c: OpaquePointer?, _ bind: UnsafePointer<CChar>?,
+                        _ connect: UnsafePointer<CChar>?, _ rate: UInt64, _ messageSize: UInt32, _ period: UInt64,
+                        vc: (vpi: UInt32, vci: UInt32)?, _ err: UnsafeMutablePointer<CChar>?, _ errlen: Int) -> OpaquePointer? {
+    guard let c else { report("\(function): no client", err, errlen); return nil }
+    guard let local = socketAddress(bind) else { report("\(function): bind must be \"a.b.c.d:port\"", err, errlen); return nil }
     let peer = socketAddress(connect)
-    if connect != nil && peer == nil { report("rtu_open_vc: connect must be \"a.b.c.d:port\" or NULL", err, errlen); return nil }
-    guard let p = UInt8(exactly: vpi), let v = UInt16(exactly: vci) else {
-        report("rtu_open_vc: VPI \(vpi) / VCI \(vci): VPI is 0..255 and VCI 0..65535", err, errlen)
-        return nil
+    if connect != nil && peer == nil { report("\(function): connect must be \"a.b.c.d:port\" or NULL", err, errlen); return nil }
+    var channel: ATMVirtualChannel?
+    if let vc {
+        guard let p = UInt8(exactly: vc.vpi), let v = UInt16(exactly: vc.vci) else {
+            report("\(function): VPI \(vc.vpi) / VCI \(vc.vci): VPI is 0..255 and VCI 0..65535", err, errlen)
+            return nil
+        }
+        channel = ATMVirtualChannel(vpi: p, vci: v)
     }
     let reserve = rate > 0 ? ReservationSpec(rateBitsPerSecond: rate, messageSize: messageSize,
                                              periodNanoseconds: period == 0 ? 10_000_000 : period) : nil
     return retained(err, errlen) { () throws(RTUClientError) in
-        try client(c).openSocket(bind: local, connect: peer, reserve: reserve, vc: ATMVirtualChannel(vpi: p, vci: v))
+        try client(c).openSocket(bind: local, connect: peer, reserve: reserve, vc: channel)
     }
 }
 

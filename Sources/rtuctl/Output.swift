@@ -26,22 +26,20 @@ struct Table {
 
 /// Numbers and durations as people read them.
 enum Format {
-    static func fixed(_ value: Double, _ decimals: Int) -> String { DecimalText.fixed(value, decimals) }
-
     static func duration(_ ns: Int64) -> String {
         if ns < 1_000 { return "\(ns)ns" }
-        if ns < 1_000_000 { return fixed(Double(ns) / 1e3, 1) + "us" }
-        if ns < 1_000_000_000 { return fixed(Double(ns) / 1e6, 2) + "ms" }
-        return fixed(Double(ns) / 1e9, 2) + "s"
+        if ns < 1_000_000 { return DecimalText.fixed(Double(ns) / 1e3, 1) + "us" }
+        if ns < 1_000_000_000 { return DecimalText.fixed(Double(ns) / 1e6, 2) + "ms" }
+        return DecimalText.fixed(Double(ns) / 1e9, 2) + "s"
     }
 
-    static func percent(_ ppb: Int64) -> String { fixed(Double(ppb) / 1e7, 1) + "%" }
+    static func percent(_ ppb: Int64) -> String { DecimalText.fixed(Double(ppb) / 1e7, 1) + "%" }
 
     static func rate(_ bitsPerSecond: UInt64) -> String {
         let b = Double(bitsPerSecond)
-        if b >= 1e9 { return fixed(b / 1e9, 2) + "Gbit" }
-        if b >= 1e6 { return fixed(b / 1e6, 2) + "Mbit" }
-        if b >= 1e3 { return fixed(b / 1e3, 1) + "kbit" }
+        if b >= 1e9 { return DecimalText.fixed(b / 1e9, 2) + "Gbit" }
+        if b >= 1e6 { return DecimalText.fixed(b / 1e6, 2) + "Mbit" }
+        if b >= 1e3 { return DecimalText.fixed(b / 1e3, 1) + "kbit" }
         return "\(bitsPerSecond)bit"
     }
 

@@ -28,6 +28,12 @@ struct Common: ParsableArguments {
             throw Failure(error.description)
         }
     }
+
+    /// Connects and asks once: what a command that makes one request runs.
+    func ask<T>(_ request: (RTUClient) throws -> T) throws -> T {
+        let client = try connect()
+        return try checked { try request(client) }
+    }
 }
 
 /// An error that is printed as it is, with exit status 1.
@@ -46,8 +52,7 @@ struct Status: ParsableCommand {
     @OptionGroup var common: Common
 
     func run() throws {
-        let client = try common.connect()
-        let s = try checked { try client.status() }
+        let s = try common.ask { try $0.status() }
         if common.json {
             let interfaces: [JSON] = s.interfaces.map { i in
                 .object([("name", .string(i.name)), ("driver", .string(i.driver)), ("address", .string(i.address)),
@@ -131,8 +136,7 @@ struct SocketCommand: ParsableCommand {
             let spec = SocketSpec(proto: `protocol` == "udp" ? .udp : .tcp, name: name, bind: SocketAddress(bind)!,
                                   connect: connect.flatMap { SocketAddress($0) }, reserve: reserve, persistent: true, attach: false,
                                   vc: vc.flatMap { ATMVirtualChannel(text: $0) })
-            let client = try common.connect()
-            let info = try checked { try client.createSocket(spec) }
+            let info = try common.ask { try $0.createSocket(spec) }
             if common.json { print(JSON.socket(info).text) } else { print("created \(Format.describe(info))") }
         }
     }
@@ -143,8 +147,7 @@ struct SocketCommand: ParsableCommand {
         @Argument var name: String
 
         func run() throws {
-            let client = try common.connect()
-            try checked { try client.delete(name) }
+            try common.ask { try $0.delete(name) }
             if !common.json { print("deleted \(name)") } else { print(JSON.object([("deleted", .string(name))]).text) }
         }
     }
@@ -154,8 +157,7 @@ struct SocketCommand: ParsableCommand {
         @OptionGroup var common: Common
 
         func run() throws {
-            let client = try common.connect()
-            let all = try checked { try client.sockets() }
+            let all = try common.ask { try $0.sockets() }
             if common.json { print(JSON.array(all.map(JSON.socket)).text); return }
             print(Table(["ID", "NAME", "LOCAL", "REMOTE", "VC", "RESERVED", "OWNER", "ATTACHED", "RX", "TX", "DROPS"],
                         all.map { s in
@@ -183,8 +185,7 @@ struct RTUs: ParsableCommand {
     }
 
     func run() throws {
-        let client = try common.connect()
-        let all = try checked { try client.rtus() }
+        let all = try common.ask { try $0.rtus() }
         if common.json { print(JSON.array(all.map(JSON.rtu)).text); return }
         print(Table(["ID", "NAME", "CORE", "KIND", "PERIOD", "BUDGET", "BATCH", "RUNS", "LATE P50", "LATE P99", "LATE MAX",
                      "EXEC P99", "OVERRUNS", "MISSES"],
@@ -197,8 +198,7 @@ struct Stats: ParsableCommand {
     @OptionGroup var common: Common
 
     func run() throws {
-        let client = try common.connect()
-        let groups = try checked { try client.stats() }
+        let groups = try common.ask { try $0.stats() }
         if common.json {
             let fields: [(String, JSON)] = groups.map { g in
                 (g.name, JSON.object(g.counters.map { c -> (String, JSON) in (c.name, .number(Double(c.value))) }))
@@ -246,8 +246,8 @@ struct Watch: ParsableCommand {
                 let before = previous[s.id] ?? current
                 previous[s.id] = current
                 let mbit = Double(current.rxBytes &- before.rxBytes) * 8 / seconds / 1e6
-                rows.append([s.name, Format.reservation(s.reserve), Format.fixed(Double(current.rx &- before.rx) / seconds, 0),
-                             Format.fixed(mbit, 2), Format.fixed(Double(current.tx &- before.tx) / seconds, 0),
+                rows.append([s.name, Format.reservation(s.reserve), DecimalText.fixed(Double(current.rx &- before.rx) / seconds, 0),
+                             DecimalText.fixed(mbit, 2), DecimalText.fixed(Double(current.tx &- before.tx) / seconds, 0),
                              "\(current.drops &- before.drops)"])
             }
             var text = Table(["SOCKET", "RESERVED", "RX/S", "RX MBIT/S", "TX/S", "DROPS"], rows).text + "\n\n"
