@@ -82,8 +82,8 @@ public final class ATMAdaptor<Carrier: LinkDevice>: LinkDevice, ReassemblySink {
     /// Allocates nothing, so the owner may read it on its core.
     public var counters: LinkCounters {
         var c = linkCounters
-        for r in receiveDropReasons { c.rxDropped &+= count(r) }
-        for r in transmitDropReasons { c.txDropped &+= count(r) }
+        for r in ATMDropReason.receiveReasons { c.rxDropped &+= count(r) }
+        for r in ATMDropReason.transmitReasons { c.txDropped &+= count(r) }
         return c
     }
     /// Every ATM counter: the adaptor's, the transmitter's and the
@@ -181,10 +181,10 @@ public final class ATMAdaptor<Carrier: LinkDevice>: LinkDevice, ReassemblySink {
         ready = .allocate(capacity: readyCapacity)
         readyVC = .allocate(capacity: readyCapacity)
         receivedVCs = Array(repeating: -1, count: readyCapacity)
-        // `counters` reads these lazy globals, whose first use builds their
+        // `counters` reads these lazy statics, whose first use builds their
         // arrays: build them now, on the thread that makes the adaptor, not
         // on the core that first reads the counters.
-        _ = receiveDropReasons.count + transmitDropReasons.count
+        _ = ATMDropReason.receiveReasons.count + ATMDropReason.transmitReasons.count
     }
 
     deinit {
@@ -507,8 +507,3 @@ public final class ATMAdaptor<Carrier: LinkDevice>: LinkDevice, ReassemblySink {
         { vc, word, payload, t in capture.cell(.transmit, vc: vc, word: word, payload: payload, now: t) }
     }
 }
-
-/// The drop reasons of received frames, cells and PDUs (`LinkCounters.rxDropped`)
-/// and the rest (`txDropped`), listed once.
-private let receiveDropReasons = ATMDropReason.allCases.filter { $0.name.hasPrefix("rx_") }
-private let transmitDropReasons = ATMDropReason.allCases.filter { !$0.name.hasPrefix("rx_") }

@@ -99,6 +99,11 @@ public enum ATMDropReason: Int, CaseIterable, Sendable {
         }
     }
 
+    /// The reasons of received frames, cells and PDUs (`LinkCounters.rxDropped`,
+    /// `ATMCounters.receiveDrops`), and the rest, of transmission (`txDropped`).
+    public static let receiveReasons = allCases.filter { $0.name.hasPrefix("rx_") }
+    public static let transmitReasons = allCases.filter { !$0.name.hasPrefix("rx_") }
+
     /// The counter of a PDU that failed `AAL5.validate`.
     init(_ e: AAL5Error) {
         switch e {
@@ -169,9 +174,7 @@ public struct ATMCounters: Sendable, Equatable {
     @inline(__always) public mutating func count(_ e: ATMEvent, _ n: UInt64 = 1) { events[e.rawValue] &+= n }
 
     public var totalDrops: UInt64 { drops.reduce(0, &+) }
-    public var receiveDrops: UInt64 {
-        ATMDropReason.allCases.reduce(0) { $0 &+ ($1.name.hasPrefix("rx_") ? drops[$1.rawValue] : 0) }
-    }
+    public var receiveDrops: UInt64 { ATMDropReason.receiveReasons.reduce(0) { $0 &+ self[$1] } }
 
     /// The sum of two sets of counters (the adaptor's parts count separately).
     public static func + (a: ATMCounters, b: ATMCounters) -> ATMCounters {
