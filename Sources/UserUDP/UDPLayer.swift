@@ -95,11 +95,13 @@ public final class UDPLayer: TransportHandler {
         return n
     }
 
-    /// One frame the demux classified to `socket`: IPv4 validation, the UDP
-    /// checksum, that the datagram is the socket's, then delivery. The demux
+    /// One frame the demux classified to `socket`: IPv4 validation, that the
+    /// datagram is the socket's, the UDP checksum, then delivery. The demux
     /// read only header fields — for a VC bound to the socket, none of the
     /// addresses or ports — so every check happens here, charged to the
-    /// socket's RTU.
+    /// socket's RTU. The addresses and ports are checked before the checksum,
+    /// where the demux would have read them: a datagram that is not the
+    /// socket's costs no pass over its payload.
     @inline(__always)
     private func receive(_ frame: UnsafeRawBufferPointer, for socket: UDPSocket) {
         guard frame.count > 14, let (ip, packet) = interface.acceptIPv4(frame.slice(14 ..< frame.count)) else {
@@ -112,16 +114,16 @@ public final class UDPLayer: TransportHandler {
             socket.counters.droppedMalformed.increment()
             return
         }
-        guard udp.verifyChecksum(source: packet.source, destination: packet.destination) else {
-            counters.badChecksum.increment()
-            socket.counters.droppedBadChecksum.increment()
-            return
-        }
         let local = socket.coreLocal
         guard udp.destinationPort == local.port, local.address.isUnspecified || packet.destination == local.address,
               socket.coreRemote.map({ $0.port == udp.sourcePort && $0.address == packet.source }) ?? true else {
             counters.notForSocket.increment()
             socket.counters.droppedNotForSocket.increment()
+            return
+        }
+        guard udp.verifyChecksum(source: packet.source, destination: packet.destination) else {
+            counters.badChecksum.increment()
+            socket.counters.droppedBadChecksum.increment()
             return
         }
         interface.countDelivered()
