@@ -68,15 +68,19 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: fast),
 
+        // The two-node fixture the UDP and ATM tests share (a library, not tests).
+        .target(name: "NodeTestSupport", dependencies: ["Node", "Stack", "RTUScheduler", "Links", "Wire", "CShims"],
+                path: "Tests/NodeTestSupport"),
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
         .testTarget(name: "LinksTests", dependencies: ["Links", "Wire", "CShims"]),
         .testTarget(name: "StackTests", dependencies: ["Stack", "Links", "Wire"]),
-        .testTarget(name: "UserUDPTests", dependencies: ["Node", "UserUDP", "SharedRings", "Stack", "RTUScheduler", "Links", "Wire"]),
+        .testTarget(name: "UserUDPTests", dependencies: ["NodeTestSupport", "Node", "UserUDP", "SharedRings", "Stack", "RTUScheduler", "Links", "Wire"]),
         .testTarget(name: "RTUSchedulerTests", dependencies: ["RTUScheduler", "CShims"]),
         .testTarget(name: "SharedRingsTests", dependencies: ["SharedRings", "CShims"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
         .testTarget(name: "ServiceTests", dependencies: ["Service", "Config"]),
-        .testTarget(name: "ATMTests", dependencies: ["ATM", "Stack", "Links", "Wire", "Node", "UserUDP", "RTUScheduler"]),
+        .testTarget(name: "ATMTests", dependencies: ["ATM", "Stack", "Links", "Wire", "Node", "UserUDP", "RTUScheduler",
+                                                     "NodeTestSupport"]),
         .testTarget(name: "ControlTests", dependencies: ["Control", "Wire"]),
         // Control and SharedRings: the hostile-client tests speak the protocol and scribble on a ring in process.
         .testTarget(name: "IntegrationTests", dependencies: ["Wire", "CShims", "Control", "SharedRings", "RTUClient", "UserUDP"]),

@@ -6,6 +6,7 @@ import ATM
 import CShims
 import Links
 import Node
+import NodeTestSupport
 import RTUScheduler
 import Stack
 import Testing
@@ -20,47 +21,20 @@ import Wire
     /// Nodes a (198.18.0.1) and b (198.18.0.2): PVCs 0/32 (UBR, the default
     /// VC), 0/100 (CBR 20,000 cells/s, dedicated) and 0/102 (CBR 10 cells/s,
     /// dedicated: cells 100 ms apart) between them, MTU 9180.
-    final class Pair {
-        let a: Node
-        let b: Node
-
-        init() throws {
-            let (la, lb) = try SocketPairLink.pair(a: macA, b: macB)
-            a = try Self.node(la, address: addrA, peer: addrB, name: "atma")
-            b = try Self.node(lb, address: addrB, peer: addrA, name: "atmb")
-            try a.start()
-            try b.start()
-        }
-
-        deinit {
-            a.stop()
-            b.stop()
-        }
-
-        static func configuration() -> NodeConfiguration {
-            var scheduler = SchedulerConfiguration(cpus: [nil])
-            scheduler.policy = .other
-            scheduler.lockMemory = false
-            scheduler.warn = { _ in }
-            var c = NodeConfiguration(scheduler: scheduler)
-            c.calibration = .fallback
-            c.ringCapacity = 1 << 20
-            return c
-        }
-
-        static func node(_ carrier: SocketPairLink, address: IPv4Address, peer: IPv4Address, name: String) throws -> Node {
+    static func pair() throws -> NodePair {
+        try NodePair(names: ("atma", "atmb"), configure: { $0.ringCapacity = 1 << 20 }) { carrier, address, peer, name in
             let pool = try BufferPool(slotSize: 64 + 9180 + 18, count: 2048)
             var config = ATMAdaptorConfiguration()
             config.cellsPerFrame = 8
-            config.frameHold = UInt64(configuration().atmPeriod)   // as rtud makes it
+            config.frameHold = UInt64(NodePair.configuration().atmPeriod)   // as rtud makes it
             let adaptor = try ATMAdaptor(carrier: carrier, pvcs: [
                 ATMPermanentVC(channel: vc32, peer: peer),
-                ATMPermanentVC(channel: ATMNodeTests.vc100, peer: peer, contract: .cbr(pcr: 20_000), dedicated: true),
-                ATMPermanentVC(channel: ATMNodeTests.vc102, peer: peer, contract: .cbr(pcr: 10), dedicated: true),
+                ATMPermanentVC(channel: vc100, peer: peer, contract: .cbr(pcr: 20_000), dedicated: true),
+                ATMPermanentVC(channel: vc102, peer: peer, contract: .cbr(pcr: 10), dedicated: true),
             ], pool: pool, configuration: config)
             let ic = InterfaceConfiguration(name: name, hardwareAddress: carrier.hardwareAddress,
                                             address: IPv4Cidr(address: address, prefixLength: 24)!, mtu: 9180)
-            return try Node(configuration: configuration(), ports: [PortSpec(name: name, device: adaptor, pool: pool, interface: ic)])
+            return PortSpec(name: name, device: adaptor, pool: pool, interface: ic)
         }
     }
 
@@ -98,7 +72,7 @@ import Wire
     }
 
     @Test func aReservedSocketTalksOnItsVCBothWays() throws {
-        let p = try Pair()
+        let p = try Self.pair()
         let r = UDPReservation(bitsPerSecond: 4_000_000, messageSize: 1000)   // 500/s × 22 cells ≤ 20,000 cells/s
         let sa = try Self.socket(p.a, addrA, 5000, to: SocketAddress(address: addrB, port: 5000), reserve: r, vc: Self.vc100)
         let sb = try Self.socket(p.b, addrB, 5000, to: SocketAddress(address: addrA, port: 5000), reserve: r, vc: Self.vc100)
@@ -128,7 +102,7 @@ import Wire
     }
 
     @Test func aVCThatCannotBeHadIsRefusedWithTheReason() throws {
-        let p = try Pair()
+        let p = try Self.pair()
         let unbound = try p.a.openUDP(name: "unbound")
         #expect(throws: NodeError.notBound) { try p.a.bindVC(unbound, to: Self.vc100) }
         let s = try Self.socket(p.a, addrA, 5000)
@@ -170,7 +144,7 @@ import Wire
     /// the contract is checked against batch / period, not R / (8·S); and a
     /// reservation the plan refuses is refused as such before any cell is counted.
     @Test func theContractCountsTheBatchThePeriodMaySend() throws {
-        let p = try Pair()
+        let p = try Self.pair()
         let s = try Self.socket(p.a, addrA, 5000, vc: Self.vc100)
         // 7,200,001 bit/s of 1000-byte messages every 10 ms: 900.0001 messages/s
         // (19,801 cells/s) on average, but a batch of ⌈9.00000125⌉ = 10: 1,000 × 22 cells.
@@ -198,7 +172,7 @@ import Wire
     /// the timer brings each, and `NAME.atm` runs around each cell, not
     /// every 400 µs while they wait (about 500 times in 200 ms).
     @Test func cellsFarApartLeaveTheATMRTUToTheTimer() throws {
-        let p = try Pair()
+        let p = try Self.pair()
         let sa = try Self.socket(p.a, addrA, 7000, to: SocketAddress(address: addrB, port: 7000), vc: Self.vc102)
         let sb = try Self.socket(p.b, addrB, 7000, vc: Self.vc102)
         let atm = try #require(p.a.runtime.entries().first { $0.stats.name == "atma.atm" }?.id)
@@ -222,9 +196,7 @@ import Wire
 
     @Test func anEthernetPortHasNoVCs() throws {
         let (la, _) = try SocketPairLink.pair(a: macA, b: macB)
-        let pool = try BufferPool(slotSize: 64 + 1518, count: 256)
-        let ic = InterfaceConfiguration(name: "eth", hardwareAddress: macA, address: IPv4Cidr(address: addrA, prefixLength: 24)!)
-        let node = try Node(configuration: Pair.configuration(), ports: [PortSpec(name: "eth", device: la, pool: pool, interface: ic)])
+        let node = try NodePair.node(la, address: addrA, name: "eth")
         try node.start()
         defer { node.stop() }
         let s = try Self.socket(node, addrA, 5000)
@@ -236,25 +208,15 @@ import Wire
     /// port is dropped and counted by the socket's RTU, never delivered to
     /// the socket or to the port's own socket.
     @Test func aDatagramForAnotherPortOnABoundVCIsDroppedNotDelivered() throws {
-        let p = try Pair()
+        let p = try Self.pair()
         let sa = try Self.socket(p.a, addrA, 5000, to: SocketAddress(address: addrB, port: 6000), vc: Self.vc100)
         let sb = try Self.socket(p.b, addrB, 5000, vc: Self.vc100)
         let other = try Self.socket(p.b, addrB, 6000)
         let payload: [UInt8] = Array(repeating: 0x5A, count: 64)
         for _ in 0 ..< 5 { try payload.withUnsafeBytes { try sa.send($0, timeout: 1_000_000_000) } }
-        #expect(waitFor(5) { sb.counters.droppedNotForSocket.load(ordering: .relaxed) == 5 })
+        #expect(waitUntil(5) { sb.counters.droppedNotForSocket.load(ordering: .relaxed) == 5 })
         #expect(sb.counters.received.load(ordering: .relaxed) == 0)
         #expect(other.counters.received.load(ordering: .relaxed) == 0)
         #expect(Self.counter(p.b, "udp_dropped_not_for_socket") == 5)
     }
-}
-
-/// Polls `condition` every millisecond for at most `seconds`.
-func waitFor(_ seconds: Double, _ condition: () -> Bool) -> Bool {
-    let deadline = rtu_sched_monotonic_ns() + Int64(seconds * 1e9)
-    while rtu_sched_monotonic_ns() < deadline {
-        if condition() { return true }
-        _ = rtu_sched_sleep_until(rtu_sched_monotonic_ns() + 1_000_000)
-    }
-    return condition()
 }
