@@ -116,9 +116,6 @@ public final class DispatcherCore {
         /// The current job has had its first invocation.
         var started = false
         var demoted = false
-        /// Work remains for the slack; then the slot is on the ready list
-        /// (or being invoked from it).
-        var beReady = false
         /// Reactive/best-effort: a signal arrived and is not yet served.
         var eventPending = false
         var eventAt: Nanoseconds = 0
@@ -129,12 +126,11 @@ public final class DispatcherCore {
         /// Reactive: when its one-shot descriptor is to be enabled again
         /// (`RTURuntime.watch(descriptor:for:holdoff:)`), or `.max`.
         var rearmAt: Nanoseconds = .max
-        /// Ready-list links (slab indices, -1: none) and membership.
+        /// Ready-list links (slab indices, -1: none) and membership: work
+        /// remains for the slack (taken off while invoked from the list).
         var previousReady = -1
         var nextReady = -1
         var queued = false
-        /// False for a free slab entry.
-        let live: Bool
 
         var isRealtime: Bool { kind != .bestEffort }
     }
@@ -150,7 +146,8 @@ public final class DispatcherCore {
     /// and `shouldYield`). Admission counts it as blocking of every RTU.
     public let bestEffortSlice: Nanoseconds
     /// Every entry, at a stable index (its trigger's signal bit); removed
-    /// ones are `vacant` (holding no body, so nothing is freed here) and reused.
+    /// ones are `vacant` (holding no body, so nothing is freed here, and no
+    /// trigger, so a stale signal bit finds nothing) and reused.
     private(set) var slots: [Slot] = []
     private var freeSlots: [Int] = []
     private var slotOf: [RTUID: Int] = [:]
@@ -187,7 +184,7 @@ public final class DispatcherCore {
         self.bestEffortSlice = bestEffortSlice
         vacant = Slot(id: RTUID(rawValue: 0), kind: .bestEffort, period: .max, budget: 0, batch: 1, body: Upcall(),
                       stats: RTUStatistics(id: RTUID(rawValue: 0), name: "", histograms: false), trigger: nil,
-                      servesEarlyEvents: false, nextRelease: .max, live: false)
+                      servesEarlyEvents: false, nextRelease: .max)
         slots.reserveCapacity(capacity)
         freeSlots.reserveCapacity(capacity)
         slotOf.reserveCapacity(capacity)
@@ -203,7 +200,7 @@ public final class DispatcherCore {
     /// Ids in dispatch-priority order: real-time slots rate-monotonic, then
     /// best-effort entries by id (for inspection and tests).
     public var priorityOrder: [RTUID] {
-        realtime.map { slots[$0].id } + slots.filter { $0.live && !$0.isRealtime }.map(\.id).sorted()
+        realtime.map { slots[$0].id } + slotOf.values.filter { !slots[$0].isRealtime }.map { slots[$0].id }.sorted()
     }
 
     // MARK: commands
@@ -226,7 +223,7 @@ public final class DispatcherCore {
             slots[i] = Slot(id: c.id, kind: c.kind, period: c.period, budget: c.budget, batch: c.batch,
                             body: c.body, stats: c.stats, trigger: c.trigger,
                             servesEarlyEvents: c.kind == .reactive && c.earlyEvents == .serveInSlack,
-                            nextRelease: c.kind == .periodic ? (c.firstRelease ?? now) : now, live: true)
+                            nextRelease: c.kind == .periodic ? (c.firstRelease ?? now) : now)
             slotOf[c.id] = i
             if slots[i].isRealtime { insertRealtime(i) }
             if let trigger = c.trigger {
@@ -272,7 +269,6 @@ public final class DispatcherCore {
     /// Marks whether slot `i` has work for the slack: a newly ready slot goes
     /// to the back of the list, one no longer ready leaves it.
     private func setBestEffortReady(_ i: Int, _ ready: Bool) {
-        slots[i].beReady = ready
         if ready && !slots[i].queued {
             slots[i].previousReady = readyTail
             slots[i].nextReady = -1
@@ -339,14 +335,15 @@ public final class DispatcherCore {
     }
 
     /// Slot `i`'s bit was set: an event if its trigger is still pending (a
-    /// bit left by the removed previous owner of the index finds none).
+    /// bit left by the removed previous owner of the index finds none, or no
+    /// trigger at all while the index is vacant).
     ///
     /// A reactive RTU's event before its next allowed release, when no job
     /// of it is open (not released, not on the ready list with a job's work
     /// left), is early: it goes to the back of the ready list. An open job's
     /// next invocation sees the event anyway (signal, then drain).
     private func noteSignal(_ i: Int, _ now: Nanoseconds) {
-        guard i < slots.count, slots[i].live, slots[i].trigger?.take() == true else { return }
+        guard i < slots.count, slots[i].trigger?.take() == true else { return }
         if slots[i].kind == .bestEffort {
             setBestEffortReady(i, true)
             return

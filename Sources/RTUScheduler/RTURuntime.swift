@@ -260,7 +260,7 @@ public final class RTURuntime: @unchecked Sendable {
             if let holdoff {
                 let name = entry.stats.name
                 guard holdoff >= 0 else { throw .admission(.invalidSpec(name: name, reason: "holdoff must be ≥ 0")) }
-                guard holdoff == 0 || s.registry[id] != nil && s.model.rtu(id)?.spec.kind == .reactive else {
+                guard holdoff == 0 || s.model.rtu(id)?.spec.kind == .reactive else {   // best-effort: not in the model
                     throw .admission(.invalidSpec(name: name, reason: "a holdoff above 0 needs a reactive RTU"))
                 }
                 guard trigger.oneShot.load(ordering: .relaxed) == RTUTrigger.noOneShot else {

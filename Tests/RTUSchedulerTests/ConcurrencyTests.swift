@@ -159,5 +159,8 @@ func runThread(_ body: @escaping () -> Void) -> pthread_t {
         #expect(s.totalExecution == 30 * us)
         #expect(s.lateness.total == 0 && s.execution.total == 0)
         #expect(s.latenessP99 == 0)
+        // Without: none allocated, and the snapshots' histograms are empty, not zeroed.
+        #expect(stats.histograms == nil)
+        #expect(s.lateness.counts.isEmpty && s.execution.counts.isEmpty)
     }
 }
