@@ -110,8 +110,14 @@ extension Port {
     /// again while cells wait (`releaseATMIfDue`). No-op on an Ethernet port.
     func pollATM(now: UInt64) {
         guard let atm else { return }
-        do { try atm.poll(now: now) } catch { deviceErrors.increment() }
+        advance(atm, to: now)
         releaseATMIfDue(atm, now: now)
+    }
+
+    /// On the core: runs the adaptor's cell clock up to `now`.
+    @inline(__always)
+    func advance(_ atm: any ATMPortAdaptor, to now: UInt64) {
+        do { try atm.poll(now: now) } catch { deviceErrors.increment() }
     }
 
     /// Releases `NAME.atm` unless the adaptor's next cell can wait for

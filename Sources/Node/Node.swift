@@ -222,9 +222,9 @@ public final class Node: @unchecked Sendable {
                                                    kind: .reactive),
                                            body: StackUpcall(port: port, channel: port.demux.fragmentChannel, appliesCommands: false),
                                            on: .core(port.core))
-                _ = try runtime.add(RTUSpec(name: "\(port.name).timer", owner: "rtud", period: c.timerPeriod,
-                                            budget: 200_000, batch: 1, kind: .periodic),
-                                    body: TimerUpcall(port: port, period: c.timerPeriod), on: .core(port.core))
+                // Before `NAME.timer`, which the core runs as soon as it is
+                // added: its flush and its poll of the adaptor read what this
+                // sets (`releaseATMIfDue`), which the command ring then hands over.
                 if let atm = port.atm {
                     let cells = Int64(atm.catchUpCells)
                     let frames = (cells + Int64(atm.cellsPerFrame) - 1) / Int64(atm.cellsPerFrame)
@@ -239,14 +239,16 @@ public final class Node: @unchecked Sendable {
                     port.atmPeriod = UInt64(c.atmPeriod)
                     port.linkTrigger = link.trigger
                 }
+                _ = try runtime.add(RTUSpec(name: "\(port.name).timer", owner: "rtud", period: c.timerPeriod,
+                                            budget: 200_000, batch: 1, kind: .periodic),
+                                    body: TimerUpcall(port: port, period: c.timerPeriod), on: .core(port.core))
                 port.demux.stackChannel.waker = stack.trigger
                 port.demux.fragmentChannel.waker = frag.trigger
                 port.stackHandle = stack
             } catch {
                 runtime.stop()
-                if case .admission(.refused) = error,
-                   case let .admissionRefused(why) = refused(error, reservation: nil, core: port.core, replacing: []) {
-                    throw .scheduler("\(port.name): its RTUs do not fit: \(why)")
+                if case let .admission(.refused(refusal)) = error {
+                    throw .scheduler("\(port.name): its RTUs do not fit: \(reason(refusal))")
                 }
                 throw .scheduler("\(port.name): \(error)")
             }
@@ -445,15 +447,14 @@ public final class Node: @unchecked Sendable {
                 throw .noSuchVC(channel, interface: port.name, configured: table.pvcs.map(\.channel))
             }
             guard table[vc].dedicated else { throw .vcIsDefault(channel, peer: table[vc].peer) }
-            if let holder = port.vcHolders[vc], holder != socket.id {
-                throw .vcInUse(channel, socket: s.sockets[holder]?.socket.name ?? "#\(holder)")
+            if let holder = s.sockets.values.first(where: { $0.port === port && $0.vc == vc && $0 !== record }) {
+                throw .vcInUse(channel, socket: holder.socket.name)
             }
             if let remote = socket.remote, remote.address != table[vc].peer {
                 throw .vcPeerMismatch(channel, vcPeer: table[vc].peer, socketPeer: remote.address)
             }
             if let r = socket.reservation, let plan = socket.plan { try Self.checkContract(plan, r, vc: vc, port: port) }
             if let old = record.vc, old != vc { unbindVC(record, port: port) }
-            port.vcHolders[vc] = socket.id
             record.vc = vc
             push(.bindVC(socket, vc: vc, source: channel.syntheticHardwareAddress, localPort: local.port), to: port)
         }
@@ -471,7 +472,6 @@ public final class Node: @unchecked Sendable {
     /// Under the lock: takes the socket's VC back.
     private func unbindVC(_ record: SocketRecord, port: Port) {
         guard let vc = record.vc, let atm = port.atm, let local = record.socket.local else { return }
-        port.vcHolders[vc] = nil
         record.vc = nil
         push(.unbindVC(source: atm.table[vc].channel.syntheticHardwareAddress, localPort: local.port), to: port)
     }
@@ -563,25 +563,29 @@ public final class Node: @unchecked Sendable {
         output.trigger?.signal()
     }
 
-    /// What a refused `runtime.add` means to a caller: the refusal's reason
-    /// alone (`NodeError.admissionRefused` says "admission refused" itself),
-    /// in the CPU's name and readable units, with the largest reservation
-    /// that would fit instead; or the scheduler's error as it is.
+    /// What a refused `runtime.add` of a socket's RTU means to a caller:
+    /// the refusal's `reason` with the largest reservation that would fit
+    /// instead, or the scheduler's error as it is.
     private func refused(_ error: SchedulerError, reservation: UDPReservation?, core: Int,
                          replacing: [RTUID]) -> NodeError {
         guard case let .admission(.refused(refusal)) = error else { return .admissionRefused("\(error)") }
-        let cpu = cpuName(refusal.core)
-        var why: String
-        switch refusal.cause {
-        case let .deadlineMiss(_, name, responseTime, deadline):
-            why = "\(name) would miss its deadline on \(cpu): worst-case response \(Self.duration(responseTime)) "
-                + "> period \(Self.duration(deadline))"
-        case let .utilizationCap(utilization, cap):
-            why = "\(cpu) would be \(Self.percent(utilization)) busy with real-time work, above rt_utilization_cap "
-                + "\(Self.percent(cap))"
-        }
+        var why = reason(refusal)
         if let reservation { why += fitting(reservation, core: core, replacing: replacing) }
         return .admissionRefused(why)
+    }
+
+    /// An admission refusal's reason alone (`NodeError.admissionRefused`
+    /// says "admission refused" itself), in the CPU's name and readable units.
+    private func reason(_ refusal: AdmissionRefusal) -> String {
+        let cpu = cpuName(refusal.core)
+        switch refusal.cause {
+        case let .deadlineMiss(_, name, responseTime, deadline):
+            return "\(name) would miss its deadline on \(cpu): worst-case response \(Self.duration(responseTime)) "
+                + "> period \(Self.duration(deadline))"
+        case let .utilizationCap(utilization, cap):
+            return "\(cpu) would be \(Self.percent(utilization)) busy with real-time work, above rt_utilization_cap "
+                + "\(Self.percent(cap))"
+        }
     }
 
     /// "; at most R fits there now" for `r`'s message size and period: the

@@ -84,8 +84,6 @@ public final class Port {
     var linkTrigger: RTUTrigger?
     /// The adaptor's counters for the control thread (nil on an Ethernet port).
     let atmCounters: ATMCounterBoard?
-    /// Control side (under the node's lock): socket id of each bound VC index.
-    var vcHolders: [Int: Int] = [:]
 
     init(name: String, device: LinkDevice, interface: Interface, core: Int, channelCapacity: Int,
          stackChannelCapacity: Int, maxSockets: Int) {
@@ -133,7 +131,7 @@ public final class Port {
         let queue = interface.transmitQueue
         guard !queue.isEmpty else { return }
         let t = UInt64(now.nanoseconds)
-        if atm != nil { pollATM(now: t) }
+        if let atm { advance(atm, to: t) }   // whether to release `NAME.atm` is asked after the transmit
         do { _ = try device.transmit(queue, pool: interface.pool) } catch {
             deviceErrors.increment()
             transmitDropped.increment(by: UInt64(queue.count))
