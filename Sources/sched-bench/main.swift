@@ -58,6 +58,9 @@ let witnessBudget: Nanoseconds = .micros(40)
 struct Result {
     var policy: ThreadPolicy
     var loaded: Bool
+    /// What the misses were attributed from: the job records, the
+    /// dispatcher's timeline, the witness's late and queued stretches.
+    let attribution: MissAttribution
     var releases: UInt64 = 0
     var invocations: UInt64 = 0
     var misses: UInt64 = 0
@@ -71,19 +74,14 @@ struct Result {
     var cpuTimes = CPUTimes()
     var admittedUtilPPB: Int64 = 0
     var attributed: [AttributedMiss] = []
-    var jobs: [JobRecord] = []
     var jobsDropped = 0
     var witness: [WitnessSample] = []
     var witnessRealtime = false
     var witnessCPU: Nanoseconds = 0
     var load = ""
-    var firstRelease: Nanoseconds = 0
-    var segments: [Segment] = []
-    var witnessLate: [Stretch] = []
     /// Misses the dispatcher logged that the job records do not show, as
     /// (RTU index, release); see `unmatchedMisses`.
     var unmatched: [(Int, Nanoseconds)] = []
-    var witnessQueued: [Stretch] = []
     /// Other processes' real-time threads allowed on the CPU, with the CPU
     /// time they used during the configuration.
     var competitors: [(RealtimeThread, Nanoseconds)] = []
@@ -202,26 +200,21 @@ func runConfiguration(policy: ThreadPolicy, loaded: Bool, options: Options) thro
     witness.stop()
     machine.stop()
 
-    var r = Result(policy: runtime.effectivePolicies.first ?? policy, loaded: loaded)
+    let attribution = MissAttribution(plan: plan, firstRelease: t0, observedUntil: observedUntil, jobs: log.jobs,
+                                      witness: witness.wakeups, machine: machine)
+    var r = Result(policy: runtime.effectivePolicies.first ?? policy, loaded: loaded, attribution: attribution)
     r.load = loadAverage()
     if let t1 = times1, let t0 = times0 { r.cpuTimes = t1 - t0 }
     r.overhead = runtime.coreStatistics(0).overheadPerInvocation
     r.measuredUtilPPB = Int64(Double(core1.realtimeCPU - core0.realtimeCPU)
                               / Double(max(1, core1.elapsed - core0.elapsed)) * 1e9)
     for ((p, _), s) in zip(handles, counted) { r.add(s, plan: p, overhead: config.perInvocationOverhead) }
-    let attribution = MissAttribution(plan: plan, firstRelease: t0, observedUntil: observedUntil, jobs: log.jobs,
-                                      witness: witness.wakeups, machine: machine)
-    r.jobs = attribution.jobs
-    r.segments = attribution.segments
-    r.witnessLate = attribution.witnessLate
-    r.witnessQueued = attribution.witnessQueued
     r.competitors = machine.competitorUse.sorted { $0.value > $1.value }.map { ($0.key, $0.value) }
-    r.firstRelease = t0
     r.jobsDropped = log.dropped
     r.attributed = attribution.misses()
     r.unmatched = unmatchedMisses(handles.map { $0.1.statistics.snapshot() }, r.attributed, until: observedUntil)
     // The observation's invocations (the counters were read at its end).
-    let observed = r.jobs.filter { $0.start <= observedUntil }
+    let observed = attribution.jobs.filter { $0.start <= observedUntil }
     r.samples = observed.map { $0.start - $0.release }.sorted()
     r.fastSamples = observed.filter { $0.rtu == 0 }.map { $0.start - $0.release }.sorted()
     r.witness = Array(witness.wakeups)
@@ -372,7 +365,7 @@ func writeFiles(_ r: Result, to dir: String) throws {
         .write(toFile: "\(dir)/sched-lateness-\(r.fileTag).txt", atomically: true, encoding: .utf8)
     var jobs = ["rtu", "release", "start", "body_start", "body_end", "cpu_start", "cpu_end", "run_delay_start",
                 "run_delay_end", "longest_gap", "longest_gap_at"].joined(separator: "\t") + "\n"
-    for j in r.jobs {
+    for j in r.attribution.jobs {
         let fields = [j.release, j.start, j.bodyStart, j.bodyEnd, j.cpuStart, j.cpuEnd, j.delayStart, j.delayEnd,
                       j.longestGap, j.longestGapAt]
         jobs += plan[j.rtu].name + "\t" + fields.map(String.init).joined(separator: "\t") + "\n"
@@ -381,7 +374,7 @@ func writeFiles(_ r: Result, to dir: String) throws {
     var witness = "due\twoke\tcpu\tqueued\n"
     for w in r.witness { witness += "\(w.due)\t\(w.woke)\t\(w.cpu)\t\(w.queued)\n" }
     try witness.write(toFile: "\(dir)/sched-witness-\(r.fileTag).tsv", atomically: true, encoding: .utf8)
-    try (r.attributed.map { describe($0, since: r.firstRelease) }.joined(separator: "\n") + "\n")
+    try (r.attributed.map { describe($0, since: r.attribution.firstRelease) }.joined(separator: "\n") + "\n")
         .write(toFile: "\(dir)/sched-misses-\(r.fileTag).txt", atomically: true, encoding: .utf8)
 }
 
@@ -425,7 +418,7 @@ func describe(_ m: AttributedMiss, since t0: Nanoseconds) -> String {
 func describeOverruns(_ r: Result) -> String {
     var interrupted = 0, before = 0, lagging = 0, other = 0, onCPUOver = 0
     var over: [JobRecord] = []
-    for j in r.jobs {
+    for j in r.attribution.jobs {
         let budget = plan[j.rtu].budget
         let cpu = j.cpuEnd - j.cpuStart
         let delay = j.delayEnd - j.delayStart
@@ -457,9 +450,9 @@ func describeOverruns(_ r: Result) -> String {
 
 /// How often the bodies were interrupted, and for how long.
 func describeInterruptions(_ r: Result) -> String {
-    let gaps = r.jobs.map(\.longestGap).filter { $0 >= .micros(20) }.sorted()
+    let gaps = r.attribution.jobs.map(\.longestGap).filter { $0 >= .micros(20) }.sorted()
     guard !gaps.isEmpty else { return "no body was interrupted for 20 µs or more" }
-    return "\(gaps.count) of \(r.jobs.count) bodies were interrupted for 20 µs or more at least once "
+    return "\(gaps.count) of \(r.attribution.jobs.count) bodies were interrupted for 20 µs or more at least once "
         + "(longest interruption per body: p50 \(us(percentile(gaps, 0.5))) µs, "
         + "p99 \(us(percentile(gaps, 0.99))) µs, "
         + "max \(us(gaps.last!)) µs)"
@@ -473,16 +466,16 @@ func describeCompetitors(_ r: Result) -> String {
 
 func describeWitness(_ r: Result) -> String {
     let late = r.witness.map { $0.woke - $0.due }.sorted()
-    let lateTimer = r.witnessLate.reduce(0) { $0 + $1.to - $1.from }
-    let queued = r.witnessQueued.reduce(0) { $0 + $1.to - $1.from }
+    let lateTimer = r.attribution.witnessLate.reduce(0) { $0 + $1.to - $1.from }
+    let queued = r.attribution.witnessQueued.reduce(0) { $0 + $1.to - $1.from }
     let charged = witnessBudget
     let policy = r.witnessRealtime ? "SCHED_FIFO 99" : "NOT real-time"
     let distribution = "lateness p50 \(us(percentile(late, 0.5))) µs, p99 \(us(percentile(late, 0.99))) µs, "
         + "max \(us(late.last ?? 0)) µs"
     return "witness (\(policy), every \(us(witnessPeriod)) µs, same CPU): \(late.count) wake-ups, \(distribution); "
         + "held up by more than \(us(witnessStallThreshold)) µs "
-        + "\(r.witnessLate.count) times by a late timer interrupt "
-        + "(\(ms(lateTimer)) ms in all) and \(r.witnessQueued.count) times queued (\(ms(queued)) ms); "
+        + "\(r.attribution.witnessLate.count) times by a late timer interrupt "
+        + "(\(ms(lateTimer)) ms in all) and \(r.attribution.witnessQueued.count) times queued (\(ms(queued)) ms); "
         + "\(us(r.witnessCPU)) µs of CPU per wake-up (the schedulability check charges \(us(charged)))"
 }
 
@@ -490,7 +483,7 @@ func describeWitness(_ r: Result) -> String {
 /// anything else in its place although the dispatcher had work, summed over
 /// stretches of 200 µs or more, against the vCPU's steal.
 func describeStalls(_ r: Result) -> String {
-    let stalls = r.segments.filter { $0.unexplained >= .micros(200) }
+    let stalls = r.attribution.segments.filter { $0.unexplained >= .micros(200) }
     let total = stalls.reduce(0) { $0 + $1.unexplained }
     return "\(stalls.count) stretches of 200 µs or more in which the guest did not run the dispatcher "
         + "although it had work "
@@ -556,7 +549,7 @@ for r in results {
         + counts.joined(separator: ", ") + (r.jobsDropped > 0 ? " (\(r.jobsDropped) jobs not recorded: log full)" : ""))
     if !r.unmatched.isEmpty {
         print("  logged by the dispatcher, not misses in the job records: "
-            + r.unmatched.map { "\(plan[$0.0].name) released at \(ms($0.1 - r.firstRelease)) ms" }.joined(separator: ", "))
+            + r.unmatched.map { "\(plan[$0.0].name) released at \(ms($0.1 - r.attribution.firstRelease)) ms" }.joined(separator: ", "))
     }
     print("  " + describeStalls(r))
     print("  " + describeWitness(r))
@@ -564,6 +557,6 @@ for r in results {
     print("  " + describeInterruptions(r))
     print("  " + describeCompetitors(r))
     if r.policy == .fifo {
-        for m in r.attributed { print("    " + describe(m, since: r.firstRelease)) }
+        for m in r.attributed { print("    " + describe(m, since: r.attribution.firstRelease)) }
     }
 }
