@@ -70,13 +70,9 @@ struct PacketSlotRing {
         }
         pool.endTake(take)
         self.index = index
-        var bytes: UInt64 = 0
-        for i in 0 ..< n { bytes &+= UInt64(truncatingIfNeeded: slots[i].length) }
-        batch.setCount(batch.count &+ n)
+        batch.admitReceived(n, counters: &counters)
         counters.rxTruncated &+= dropped
         counters.rxDropped &+= dropped
-        counters.rxFrames &+= UInt64(n)
-        counters.rxBytes &+= bytes
         return n
     }
 
@@ -91,9 +87,9 @@ struct PacketSlotRing {
     }
 
     /// Takes up to `count` ready slots from `index` on, stopping at the first
-    /// one the kernel still owns. Frames the socket sent itself are skipped;
-    /// frames that are not whole inside their slot or do not fit `maxCopy`
-    /// are dropped. Every consumed slot is given back to the kernel.
+    /// one the kernel still owns, each frame through `BulkTake.copyFrame`
+    /// (one not whole inside its slot is dropped as well). Every consumed
+    /// slot is given back to the kernel.
     ///
     /// Static, non-throwing, values in and out, for the reason given at
     /// `PacketSocketDevice.copyRun`.
@@ -117,20 +113,12 @@ struct PacketSlotRing {
             rtu_prefetch(ahead)
             rtu_prefetch(ahead + 64)
             rtu_prefetch(ahead + 128)
-            if rtu_slot_pkttype(s) != 4 /* PACKET_OUTGOING */ {
-                let snap = Int(rtu_slot_snaplen(s))
-                let mac = Int(rtu_slot_mac_offset(s))
-                // A frame offset inside the header (a constant: the call is inlined) is as wrong as one past the end.
-                if snap > maxCopy || snap < Int(rtu_slot_wirelen(s)) || mac < Int(rtu_slot_header_bytes())
-                    || mac &+ snap > frameSize {
-                    dropped &+= 1
-                } else {
-                    let buffer = t.take(length: snap)
-                    handle.initialize(to: buffer)
-                    handle += 1
-                    (buffer.base + buffer.offset).copyMemory(from: s + mac, byteCount: snap)
-                }
-            }
+            let snap = Int(rtu_slot_snaplen(s))
+            let mac = Int(rtu_slot_mac_offset(s))
+            // A frame offset inside the header (a constant: the call is inlined) is as wrong as one past the end.
+            dropped &+= t.copyFrame(s + mac, type: rtu_slot_pkttype(s), snap: snap, wire: Int(rtu_slot_wirelen(s)),
+                                    inBounds: mac >= Int(rtu_slot_header_bytes()) && mac &+ snap <= frameSize,
+                                    maxCopy: maxCopy, to: &handle)
             rtu_slot_release(s)
             i = i &+ 1 == frameCount ? 0 : i &+ 1
             consumed &+= 1

@@ -205,7 +205,6 @@ public final class PacketSocketDevice: LinkDevice {
         var framesLeft = self.framesLeft
         var frame = self.frame
         var n = 0
-        var bytes: UInt64 = 0
         let room = Swift.min(limit, batch.capacity &- batch.count)
         // Handles go straight into the batch's storage; its count is set once.
         let slots = batch.storage + batch.count
@@ -244,9 +243,7 @@ public final class PacketSocketDevice: LinkDevice {
             frame = end.frame
         }
         pool.endTake(take)
-        // Summed here rather than in the walk, which keeps a register free there.
-        for i in 0 ..< n { bytes &+= UInt64(truncatingIfNeeded: slots[i].length) }
-        batch.setCount(batch.count &+ n)
+        batch.admitReceived(n, counters: &_counters)
         // Hand a fully read block back at once rather than on the next call,
         // so the kernel has the whole ring while we process this batch.
         if framesLeft == 0, frame != nil {
@@ -257,8 +254,6 @@ public final class PacketSocketDevice: LinkDevice {
         self.block = block
         self.framesLeft = framesLeft
         self.frame = frame
-        _counters.rxFrames &+= UInt64(n)
-        _counters.rxBytes &+= bytes
         return n
     }
 
@@ -271,9 +266,9 @@ public final class PacketSocketDevice: LinkDevice {
     }
 
     /// Copies the `count` frames from `frame` on (one block) into slots from
-    /// `take`, writing their handles at `next`; frames the socket sent itself
-    /// are skipped. Returns where the walk, the handles and the free stack
-    /// ended and the frames dropped as truncated.
+    /// `take`, writing their handles at `next` (`BulkTake.copyFrame`: frames
+    /// the socket sent itself skipped, truncated ones dropped). Returns where
+    /// the walk, the handles and the free stack ended and the frames dropped.
     ///
     /// A separate, non-throwing function taking and returning values (no
     /// `inout`, no `self`): the loop state then lives in the registers a
@@ -286,17 +281,10 @@ public final class PacketSocketDevice: LinkDevice {
         var f = frame, handle = next, t = take
         var truncated: UInt64 = 0
         for _ in 0 ..< count {
-            if rtu_frame_pkttype(f) != 4 /* PACKET_OUTGOING */ {
-                let snap = Int(rtu_frame_snaplen(f))
-                if snap > maxCopy || snap < Int(rtu_frame_wirelen(f)) {
-                    truncated &+= 1
-                } else {
-                    let buffer = t.take(length: snap)
-                    handle.initialize(to: buffer)
-                    handle += 1
-                    (buffer.base + buffer.offset).copyMemory(from: f + Int(rtu_frame_mac_offset(f)), byteCount: snap)
-                }
-            }
+            // The kernel keeps a V3 frame inside its block: no bounds of its own to check.
+            truncated &+= t.copyFrame(f + Int(rtu_frame_mac_offset(f)), type: rtu_frame_pkttype(f),
+                                      snap: Int(rtu_frame_snaplen(f)), wire: Int(rtu_frame_wirelen(f)),
+                                      inBounds: true, maxCopy: maxCopy, to: &handle)
             f = f + Int(rtu_frame_next_offset(f))
         }
         return RunEnd(frame: f, next: handle, freeEnd: t.end, truncated: truncated)
@@ -346,5 +334,46 @@ public final class PacketSocketDevice: LinkDevice {
             taken &+= 1
         }
         return sent
+    }
+}
+
+extension FrameBatch {
+    /// Ends a ring walk that wrote `n` handles after the batch's last one:
+    /// they join the batch and count as received frames and bytes. The bytes
+    /// are summed here rather than in the walk, which keeps a register free
+    /// there.
+    @inline(__always)
+    func admitReceived(_ n: Int, counters: inout LinkCounters) {
+        let added = storage + count
+        var bytes: UInt64 = 0
+        for i in 0 ..< n { bytes &+= UInt64(truncatingIfNeeded: added[i].length) }
+        setCount(count &+ n)
+        counters.rxFrames &+= UInt64(n)
+        counters.rxBytes &+= bytes
+    }
+}
+
+extension BulkTake {
+    /// The per-frame step of both ring walks (`PacketSocketDevice.copyRun`,
+    /// TPACKET_V3; `PacketSlotRing.copyRun`, TPACKET_V2), given what the
+    /// frame's header says. A frame the socket sent itself (`type`
+    /// PACKET_OUTGOING) is skipped. One that is not where the ring may put
+    /// it (`inBounds`, the walk's own check), that the kernel cut short
+    /// (`snap` below `wire`: larger than the ring's frame room) or that does
+    /// not fit a pool buffer after its headroom (`maxCopy`) is dropped: 1 is
+    /// returned, for the walk to count. Any other is copied from `bytes` into
+    /// a slot taken here, its handle written at `handle`, which moves on.
+    ///
+    /// Inlined into each walk, so its locals stay the walk's registers.
+    @inline(__always)
+    mutating func copyFrame(_ bytes: UnsafeRawPointer, type: UInt8, snap: Int, wire: Int, inBounds: @autoclosure () -> Bool,
+                            maxCopy: Int, to handle: inout UnsafeMutablePointer<PacketBuffer>) -> UInt64 {
+        if type == UInt8(truncatingIfNeeded: PACKET_OUTGOING) { return 0 }
+        guard snap <= maxCopy, snap >= wire, inBounds() else { return 1 }
+        let buffer = take(length: snap)
+        handle.initialize(to: buffer)
+        handle += 1
+        (buffer.base + buffer.offset).copyMemory(from: bytes, byteCount: snap)
+        return 0
     }
 }

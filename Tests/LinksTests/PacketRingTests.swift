@@ -35,13 +35,18 @@ private final class FakeSlotRing {
     }
 
     /// The kernel's side: writes a `length`-byte frame whose bytes are all
-    /// `tag` into `slot` and hands the slot to user space. The header fields
-    /// can be made to lie.
-    func fill(_ slot: Int, tag: UInt8, length: Int = 60, snap: Int? = nil, mac: Int = macOffset) {
+    /// `tag` into `slot`, with its sll_pkttype `type`, and hands the slot to
+    /// user space. The header fields can be made to lie.
+    func fill(_ slot: Int, tag: UInt8, length: Int = 60, snap: Int? = nil, mac: Int = macOffset,
+              type: Int32 = PACKET_HOST) {
         let h = header(slot)
         h.pointee.tp_len = UInt32(length)
         h.pointee.tp_snaplen = UInt32(snap ?? length)
         h.pointee.tp_mac = UInt16(mac)
+        // The sockaddr_ll ends the slot's header bytes.
+        let address = base + slot * frameSize + Int(rtu_slot_header_bytes()) - MemoryLayout<sockaddr_ll>.size
+        address.storeBytes(of: UInt8(type), toByteOffset: MemoryLayout<sockaddr_ll>.offset(of: \.sll_pkttype)!, as: UInt8.self)
+        precondition(rtu_slot_pkttype(base + slot * frameSize) == UInt8(type), "FakeSlotRing: sll_pkttype misplaced")
         let inside = max(0, min(length, frameSize - mac))
         (base + slot * frameSize + min(mac, frameSize)).initializeMemory(as: UInt8.self, repeating: tag, count: inside)
         h.pointee.tp_status = UInt32(TP_STATUS_USER)
@@ -141,7 +146,25 @@ private func drain(_ ring: inout PacketSlotRing, limit: Int = 64, pool: BufferPo
         fake.fill(0, tag: 1, length: 3000)   // whole in its 4 KiB slot, larger than 1,984 bytes
         fake.fill(1, tag: 2, length: 1984)
         #expect(drain(&ring, pool: pool, counters: &counters).map(\.tag) == [2])
-        #expect(counters.rxTruncated == 1)
+        #expect(counters.rxTruncated == 1 && counters.rxDropped == 1 && counters.rxFrames == 1)
+        #expect(!fake.ownedByUser(0) && !fake.ownedByUser(1))
+        #expect(pool.available == 4)
+    }
+
+    /// A frame the socket sent itself (PACKET_OUTGOING: the kernel may loop
+    /// it back) is passed over without a drop counted; its slot goes back.
+    @Test func framesTheSocketSentItselfAreSkippedNotCounted() throws {
+        let fake = FakeSlotRing(count: 4)
+        let pool = try BufferPool(slotSize: 2048, count: 4)
+        var ring = fake.walk()
+        var counters = LinkCounters()
+        fake.fill(0, tag: 1, type: PACKET_OUTGOING)
+        fake.fill(1, tag: 2)
+        fake.fill(2, tag: 3, type: PACKET_BROADCAST)
+        #expect(drain(&ring, pool: pool, counters: &counters).map(\.tag) == [2, 3])
+        #expect(counters.rxFrames == 2 && counters.rxDropped == 0 && counters.rxTruncated == 0)
+        #expect((0 ..< 4).allSatisfy { !fake.ownedByUser($0) })
+        #expect(ring.index == 3 && pool.available == 4)
     }
 }
 
