@@ -1,4 +1,3 @@
-import CShims
 import Wire
 
 /// A datagram's peer as the rings carry it: IPv4 address and port, host order.
@@ -106,7 +105,7 @@ public struct DatagramEndpoint {
     public func send(_ payload: UnsafeRawBufferPointer, to peer: DatagramPeer, timeout: Int64,
                      isClosed: () -> Bool) throws(DatagramSendError) {
         guard payload.count <= maxDatagram else { throw .tooLarge(limit: maxDatagram) }
-        let deadline = Self.deadline(timeout)
+        let deadline = WaitDeadline(timeout: timeout)
         while true {
             if isClosed() { throw .closed }
             if stage(payload, to: peer) {
@@ -125,7 +124,7 @@ public struct DatagramEndpoint {
                      isClosed: () -> Bool) throws(DatagramSendError) -> Int {
         guard let first = batch.first else { return 0 }
         guard first.payload.count <= maxDatagram else { throw .tooLarge(limit: maxDatagram) }
-        let deadline = Self.deadline(timeout)
+        let deadline = WaitDeadline(timeout: timeout)
         while true {
             if isClosed() { throw .closed }
             var n = 0
@@ -151,9 +150,9 @@ public struct DatagramEndpoint {
         return true
     }
 
-    private func waitForSpace(_ length: Int, deadline: Int64) throws(DatagramSendError) {
+    private func waitForSpace(_ length: Int, deadline: WaitDeadline) throws(DatagramSendError) {
         if let violation = tx.producerViolation { throw .ringViolation(violation) }
-        guard let left = Self.remaining(deadline),
+        guard let left = deadline.remaining,
               tx.waitForSpace(length + Self.headroom, timeoutNanoseconds: left) else {
             if let violation = tx.producerViolation { throw .ringViolation(violation) }
             throw .wouldBlock
@@ -205,7 +204,7 @@ public struct DatagramEndpoint {
     /// The oldest record, waiting for one up to `timeout`.
     @inline(__always)
     private func next(timeout: Int64, isClosed: () -> Bool) throws(DatagramReceiveError) -> (RecordHeader, UnsafeRawBufferPointer)? {
-        let deadline = Self.deadline(timeout)
+        let deadline = WaitDeadline(timeout: timeout)
         while true {
             do throws(RingViolation) {
                 if let record = try rx.peek() { return record }
@@ -213,7 +212,7 @@ public struct DatagramEndpoint {
                 throw .ringViolation(error)
             }
             if isClosed() { throw .closed }
-            guard let left = Self.remaining(deadline), rx.waitForData(timeoutNanoseconds: left) else { return nil }
+            guard let left = deadline.remaining, rx.waitForData(timeoutNanoseconds: left) else { return nil }
         }
     }
 
@@ -228,20 +227,5 @@ public struct DatagramEndpoint {
     private static func icmp(_ header: RecordHeader) -> DatagramReceiveError {
         .icmp(peer: DatagramPeer(address: header.address, port: header.port),
               type: UInt8(truncatingIfNeeded: header.detail >> 8), code: UInt8(truncatingIfNeeded: header.detail))
-    }
-
-    // MARK: - Timeouts
-
-    /// 0: now (no wait), < 0: never, else `timeout` from now.
-    private static func deadline(_ timeout: Int64) -> Int64 {
-        timeout < 0 ? .max : timeout == 0 ? 0 : rtu_sched_monotonic_ns() &+ timeout
-    }
-
-    /// What is left until `deadline` (-1: forever), nil when it has passed.
-    private static func remaining(_ deadline: Int64) -> Int64? {
-        if deadline == .max { return -1 }
-        if deadline == 0 { return nil }
-        let left = deadline - rtu_sched_monotonic_ns()
-        return left > 0 ? left : nil
     }
 }

@@ -303,12 +303,15 @@ public final class MessageRing: @unchecked Sendable {
     }
 
     /// Producer: publishes what is staged, then blocks until a record of
-    /// `length` may fit or `timeoutNanoseconds` pass (< 0: forever). False on
-    /// timeout, or at once when the consumer violated the ring.
+    /// `length` may fit, the space doorbell rings, or `timeoutNanoseconds`
+    /// pass (< 0: forever). True when it fits or the doorbell rang (the
+    /// consumer freed room, perhaps not enough; or the owner rang it to say
+    /// the socket closed): the caller looks again. False on timeout, or at
+    /// once when the consumer violated the ring.
     public func waitForSpace(_ length: Int, timeoutNanoseconds: Int64) -> Bool {
         publish()
         let (pad, need) = placement(min(max(0, length), maxPayload))
-        let deadline = timeoutNanoseconds < 0 ? Int64.max : rtu_sched_monotonic_ns() &+ timeoutNanoseconds
+        let deadline = WaitDeadline(timeout: timeoutNanoseconds)
         while true {
             rtu_atomic_store_relaxed(producerWaiting, 1)
             rtu_atomic_fence()
@@ -317,9 +320,12 @@ public final class MessageRing: @unchecked Sendable {
                 rtu_atomic_store_relaxed(producerWaiting, 0)
                 return true
             }
-            let left = deadline == .max ? -1 : deadline - rtu_sched_monotonic_ns()
-            if deadline != .max && left <= 0 { rtu_atomic_store_relaxed(producerWaiting, 0); return false }
-            if rtu_sched_wait_readable(spaceDoorbell, left) > 0 { _ = rtu_sched_eventfd_drain(spaceDoorbell) }
+            guard let left = deadline.remaining else { rtu_atomic_store_relaxed(producerWaiting, 0); return false }
+            if rtu_sched_wait_readable(spaceDoorbell, left) > 0 {
+                _ = rtu_sched_eventfd_drain(spaceDoorbell)
+                rtu_atomic_store_relaxed(producerWaiting, 0)
+                return true
+            }
         }
     }
 
@@ -422,10 +428,12 @@ public final class MessageRing: @unchecked Sendable {
     }
 
     /// Consumer: frees what it consumed, then blocks until a record is
-    /// published or `timeoutNanoseconds` pass (< 0: forever). False on timeout.
+    /// published, the data doorbell rings, or `timeoutNanoseconds` pass
+    /// (< 0: forever). True when a record is there or the doorbell rang (a
+    /// publish, or `wakeConsumer`): the caller looks again. False on timeout.
     public func waitForData(timeoutNanoseconds: Int64) -> Bool {
         releaseConsumed()
-        let deadline = timeoutNanoseconds < 0 ? Int64.max : rtu_sched_monotonic_ns() &+ timeoutNanoseconds
+        let deadline = WaitDeadline(timeout: timeoutNanoseconds)
         while true {
             rtu_atomic_store_relaxed(consumerWaiting, 1)
             rtu_atomic_fence()
@@ -433,9 +441,33 @@ public final class MessageRing: @unchecked Sendable {
                 rtu_atomic_store_relaxed(consumerWaiting, 0)
                 return true
             }
-            let left = deadline == .max ? -1 : deadline - rtu_sched_monotonic_ns()
-            if deadline != .max && left <= 0 { rtu_atomic_store_relaxed(consumerWaiting, 0); return false }
-            if rtu_sched_wait_readable(dataDoorbell, left) > 0 { _ = rtu_sched_eventfd_drain(dataDoorbell) }
+            guard let left = deadline.remaining else { rtu_atomic_store_relaxed(consumerWaiting, 0); return false }
+            if rtu_sched_wait_readable(dataDoorbell, left) > 0 {
+                _ = rtu_sched_eventfd_drain(dataDoorbell)
+                rtu_atomic_store_relaxed(consumerWaiting, 0)
+                return true
+            }
         }
+    }
+}
+
+/// When a wait gives up: `timeout` nanoseconds from now on the monotonic
+/// clock (0: at once, without reading the clock; < 0: never). One rule for
+/// every blocking call of the rings and the endpoint.
+struct WaitDeadline {
+    /// `.max`: never; 0: already passed.
+    private let at: Int64
+
+    init(timeout: Int64) {
+        at = timeout < 0 ? .max : timeout == 0 ? 0 : rtu_sched_monotonic_ns() &+ timeout
+    }
+
+    /// What is left, in `rtu_sched_wait_readable`'s terms (-1: forever), or
+    /// nil once the deadline has passed.
+    var remaining: Int64? {
+        if at == .max { return -1 }
+        if at == 0 { return nil }
+        let left = at - rtu_sched_monotonic_ns()
+        return left > 0 ? left : nil
     }
 }

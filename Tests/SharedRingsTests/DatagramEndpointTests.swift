@@ -59,19 +59,44 @@ import Testing
         #expect(try send([small, huge, small]) == 1)
     }
 
-    @Test func aClosedEndpointRefusesAndStopsWaiting() throws {
+    /// Closed before the call, an endpoint refuses at once; closed while a
+    /// call waits for good (timeout -1: for data on an empty RX ring, for
+    /// room in a full TX ring), the doorbell the owner rings on closing
+    /// (`wakeConsumer`, the TX space doorbell, as `SocketRegion.markClosed`)
+    /// ends the wait and the call throws `.closed`.
+    @Test(.timeLimit(.minutes(1))) func aClosedEndpointRefusesAndStopsWaiting() throws {
         let one = pattern(10, seed: 0)
-        let closed = true
         #expect(throws: DatagramSendError.closed) {
             try one.withUnsafeBytes { b in
-                try endpoint.send(b, to: peer, timeout: 0, isClosed: { closed })
+                try endpoint.send(b, to: peer, timeout: 0, isClosed: { true })
             }
         }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64, alignment: 8)
         defer { buffer.deallocate() }
         #expect(throws: DatagramReceiveError.closed) {
-            try endpoint.receive(into: buffer, timeout: -1, isClosed: { closed })
+            try endpoint.receive(into: buffer, timeout: -1, isClosed: { true })
         }
+
+        let rx = rx, tx = tx
+        let receiveClosed = Flag()
+        let receiving = whileAnotherThreadCloses({ receiveClosed.set(); rx.wakeConsumer() },
+                                                 unblock: { _ = one.withUnsafeBytes { rx.push($0, RecordHeader(kind: .datagram)) } }) {
+            _ = try endpoint.receive(into: buffer, timeout: -1, isClosed: { receiveClosed.isSet })
+        }
+        #expect(receiving.error as? DatagramReceiveError == .closed)
+        #expect(!receiving.unblocked, "the wake-up on closing did not end the receive's wait")
+
+        let big = pattern(2000, seed: 0)
+        #expect(try send([big, big]) == 2)
+        let sendClosed = Flag()
+        let sending = whileAnotherThreadCloses({ sendClosed.set(); _ = rtu_sched_eventfd_ring(tx.spaceDoorbell) },
+                                               unblock: { _ = try? tx.peek(); tx.release() }) {
+            try big.withUnsafeBytes { b in
+                try endpoint.send(b, to: peer, timeout: -1, isClosed: { sendClosed.isSet })
+            }
+        }
+        #expect(sending.error as? DatagramSendError == .closed)
+        #expect(!sending.unblocked, "the wake-up on closing did not end the send's wait")
     }
 
     @Test func aReceiveBatchStopsBeforeAnICMPErrorWhichTheNextCallThrows() throws {

@@ -161,6 +161,34 @@ struct RegionPair {
         }
     }
 
+    /// `markClosed` (the daemon closing the socket) ends a client's wait
+    /// for good wherever it waits, for data on an empty RX ring or for room
+    /// in a full TX ring, and the call throws `.closed`.
+    @Test(.timeLimit(.minutes(1))) func markingClosedEndsTheClientsWaits() throws {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64, alignment: 8)
+        defer { buffer.deallocate() }
+        let idle = try RegionPair()
+        let receiving = whileAnotherThreadCloses({ idle.daemon.markClosed() },
+                                                 unblock: { _ = idle.deliver(pattern(10, seed: 0), from: DatagramPeer(address: 1, port: 1)) }) {
+            _ = try idle.endpoint.receive(into: buffer, timeout: -1, isClosed: { idle.client.closedByDaemon })
+        }
+        #expect(receiving.error as? DatagramReceiveError == .closed)
+        #expect(!receiving.unblocked, "markClosed did not end the receive's wait")
+
+        let full = try RegionPair()
+        let big = pattern(2000, seed: 0)
+        try full.send(big)
+        try full.send(big)
+        let sending = whileAnotherThreadCloses({ full.daemon.markClosed() }, unblock: { _ = try? full.take() }) {
+            try big.withUnsafeBytes { b in
+                try full.endpoint.send(b, to: DatagramPeer(address: 1, port: 1), timeout: -1,
+                                       isClosed: { full.client.closedByDaemon })
+            }
+        }
+        #expect(sending.error as? DatagramSendError == .closed)
+        #expect(!sending.unblocked, "markClosed did not end the send's wait")
+    }
+
     @Test func theMemfdIsSealedAgainstResizing() throws {
         let region = try SocketRegion.create(name: "sealed", rxCapacity: 4096, txCapacity: 4096)
         let memfd = dup(region.descriptors[0])

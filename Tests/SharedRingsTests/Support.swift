@@ -55,3 +55,38 @@ final class Failures: Sendable {
     func record(_ what: String) { list.withLock { $0.append(what) } }
     var all: [String] { list.withLock { $0 } }
 }
+
+/// A flag one thread sets and another reads.
+final class Flag: Sendable {
+    private let value = Atomic<Bool>(false)
+    func set() { value.store(true, ordering: .releasing) }
+    var isSet: Bool { value.load(ordering: .acquiring) }
+}
+
+/// Runs `call`, which should wait for good, here while another thread runs
+/// `close` 20 ms later (marks the socket closed and rings the doorbell the
+/// call waits on); returns what `call` threw and whether it had to be
+/// unblocked: should it still wait 5 s after `close`, the thread runs
+/// `unblock` (data or room arrive), so a wait that closing does not end
+/// fails the test instead of hanging it.
+func whileAnotherThreadCloses(_ close: @escaping () -> Void, unblock: @escaping () -> Void,
+                              _ call: () throws -> Void) -> (error: (any Error)?, unblocked: Bool) {
+    let returned = Flag(), unblocked = Flag()
+    let closer = TestThread {
+        _ = rtu_sched_sleep_until(rtu_sched_monotonic_ns() + 20_000_000)
+        close()
+        let giveUp = rtu_sched_monotonic_ns() + 5_000_000_000
+        while !returned.isSet {
+            if rtu_sched_monotonic_ns() > giveUp {
+                unblocked.set()
+                return unblock()
+            }
+            _ = rtu_sched_sleep_until(rtu_sched_monotonic_ns() + 1_000_000)
+        }
+    }
+    var error: (any Error)?
+    do { try call() } catch let e { error = e }
+    returned.set()
+    closer.join()
+    return (error, unblocked.isSet)
+}
