@@ -35,7 +35,7 @@ struct DispatchCommand: ParsableCommand {
                 remove.append(m.remove)
             }
             lines.append("| \(grouped(n)) | \(String(format: "%.0f", median(idle))) | \(String(format: "%.0f", median(busy))) | \(String(format: "%.1f", median(add) / 1000)) | \(String(format: "%.1f", median(remove) / 1000)) |")
-            FileHandle.standardError.write("dispatch: \(n) entries done\n".data(using: .utf8)!)
+            note("dispatch: \(n) entries done")
         }
         print(lines.joined(separator: "\n"))
     }

@@ -149,9 +149,22 @@ func grouped(_ v: Double) -> String { grouped(Int(v.rounded())) }
 /// KiB as "123,456 KiB".
 func kib(_ v: Int) -> String { "\(grouped(v)) KiB" }
 
+/// Writes a progress or diagnostic line to standard error (standard output
+/// carries the tables, or the answers a parent reads).
+func note(_ line: String) {
+    FileHandle.standardError.write((line + "\n").data(using: .utf8)!)
+}
+
 func fail(_ message: String) -> Never {
-    FileHandle.standardError.write("scale-bench: \(message)\n".data(using: .utf8)!)
+    note("scale-bench: \(message)")
     exit(1)
+}
+
+/// Writes `value` to `path` as JSON (the `--json` files), pretty-printed with sorted keys.
+func writeJSON(_ value: some Encodable, to path: String) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    try encoder.encode(value).write(to: URL(fileURLWithPath: path))
 }
 
 /// Writes a line to standard output at once (the parent reads it through a pipe).

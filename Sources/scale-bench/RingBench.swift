@@ -39,16 +39,12 @@ struct RingCommand: ParsableCommand {
                     let r = transfer(transport, size: size)
                     results.append(RingResult(round: round, size: size, transport: transport.rawValue, messages: r.messages,
                                               seconds: r.seconds, consumerCPU: r.consumerCPU, producerCPU: r.producerCPU))
-                    FileHandle.standardError.write("round \(round + 1) \(transport.rawValue) \(size) B: \(grouped(Double(r.messages) / r.seconds))/s\n".data(using: .utf8)!)
+                    note("round \(round + 1) \(transport.rawValue) \(size) B: \(grouped(Double(r.messages) / r.seconds))/s")
                 }
             }
         }
         print(RingResult.table(results, sizes: sizeList, rounds: rounds, seconds: seconds, ringBytes: ringBytes))
-        if let json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try encoder.encode(results).write(to: URL(fileURLWithPath: json))
-        }
+        if let json { try writeJSON(results, to: json) }
     }
 
     /// One transfer: starts the sending process with its descriptors as 3, 4, …
@@ -238,14 +234,14 @@ struct RingResult: Codable {
         for size in sizes {
             func runs(_ t: Transport) -> [RingResult] { all.filter { $0.size == size && $0.transport == t.rawValue } }
             let ring = runs(.ring), dgram = runs(.unixDatagram), seq = runs(.unixSeqpacket)
-            let perRound = (0..<rounds).compactMap { r -> Double? in
-                guard let a = ring.first(where: { $0.round == r }), let b = dgram.first(where: { $0.round == r }) else { return nil }
-                return a.rate / b.rate
+            /// The ring's rate over `other`'s, per round that has both.
+            func ratios(to other: [RingResult]) -> [Double] {
+                (0..<rounds).compactMap { r -> Double? in
+                    guard let a = ring.first(where: { $0.round == r }), let b = other.first(where: { $0.round == r }) else { return nil }
+                    return a.rate / b.rate
+                }
             }
-            let perRoundSeq = (0..<rounds).compactMap { r -> Double? in
-                guard let a = ring.first(where: { $0.round == r }), let b = seq.first(where: { $0.round == r }) else { return nil }
-                return a.rate / b.rate
-            }
+            let perRound = ratios(to: dgram), perRoundSeq = ratios(to: seq)
             func cpu(_ runs: [RingResult]) -> String {
                 let p = median(runs.map { Double($0.producerCPU) / Double($0.messages) })
                 let c = median(runs.map { Double($0.consumerCPU) / Double($0.messages) })

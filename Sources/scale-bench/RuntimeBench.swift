@@ -25,7 +25,7 @@ struct RuntimeCommand: ParsableCommand {
             for signalled in [false, true] {
                 let m = try measure(entries: n, signalled: signalled)
                 lines.append("| \(grouped(n)) | \(signalled ? "one entry every 100 µs" : "none") | \(grouped(Int(m.stats.releases))) | \(micros(m.stats.latenessP50)) | \(micros(m.stats.latenessP99)) | \(micros(m.stats.latenessMax)) | \(m.stats.deadlineMisses) | \(micros(m.cpuPerSecond)) | \(micros(m.overhead)) |")
-                FileHandle.standardError.write("runtime: \(n) entries, signalled \(signalled) done\n".data(using: .utf8)!)
+                note("runtime: \(n) entries, signalled \(signalled) done")
             }
         }
         print(lines.joined(separator: "\n"))
@@ -38,7 +38,7 @@ struct RuntimeCommand: ParsableCommand {
     func measure(entries n: Int, signalled: Bool) throws -> (stats: RTUStatsSnapshot, cpuPerSecond: Double, overhead: Double) {
         var config = SchedulerConfiguration(cpus: [cpu])
         config.slotsPerCore = n + 64
-        config.warn = { FileHandle.standardError.write("runtime: \($0)\n".data(using: .utf8)!) }
+        config.warn = { note("runtime: \($0)") }
         let runtime = try RTURuntime(configuration: config)
         try runtime.start()
         defer { runtime.stop() }

@@ -115,11 +115,7 @@ struct ScaleCommand: ParsableCommand {
         r.sockets = sockets
         r.clients = clients
         print(r.table(perClient: perClient))
-        if let json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try encoder.encode(r).write(to: URL(fileURLWithPath: json))
-        }
+        if let json { try writeJSON(r, to: json) }
     }
 
     /// rtud's memory and the machine's shared memory now, with the clients' resident sets.
