@@ -64,9 +64,15 @@ struct Options {
     }
 
     func string(_ k: String) -> String? { values[k]?.last }
-    func int(_ k: String, _ d: Int? = nil) -> Int {
-        guard let s = string(k) else { if let d { return d }; fail("\(k) is required") }
+    /// The number given for `k`, nil when `k` is absent.
+    func givenInt(_ k: String) -> Int? {
+        guard let s = string(k) else { return nil }
         guard let v = Int(s) else { fail("\(k): not a number: \(s)") }
+        return v
+    }
+    /// The number given for `k`, else `d`; without `d`, `k` is required.
+    func int(_ k: String, _ d: Int? = nil) -> Int {
+        guard let v = givenInt(k) ?? d else { fail("\(k) is required") }
         return v
     }
     func double(_ k: String, _ d: Double) -> Double { string(k).flatMap(Double.init) ?? d }
@@ -155,7 +161,7 @@ configuration.reservationsEnabled = !options.flags.contains("--no-reservations")
 configuration.channelCapacity = options.int("--channel", 512)
 // --link-period-us, --link-batch: the link RTU's minimum inter-release time and frames per release
 // (NodeConfiguration.linkPeriod, .linkBatch).
-if options.string("--link-period-us") != nil { configuration.linkPeriod = Int64(options.int("--link-period-us")) * 1000 }
+if let us = options.givenInt("--link-period-us") { configuration.linkPeriod = Int64(us) * 1000 }
 configuration.linkBatch = options.int("--link-batch", configuration.linkBatch)
 // --udp-cost-ns FIXED[:PER_KIB] overrides the start-up calibration of c(S), as [calibration] does for rtud.
 if let text = options.string("--udp-cost-ns") {
@@ -176,8 +182,8 @@ do {
 fputs("udp-node: \(deviceName) \(cidr) at \(device.hardwareAddress), dispatcher \(node.runtime.effectivePolicies), calibration \(node.calibration)\n", stderr)
 // --app-fifo P: the application (this) thread at SCHED_FIFO P, as the kernel baselines' udptool
 // --fifo; below the dispatcher's priority, so the core's RTUs still preempt it.
-if options.string("--app-fifo") != nil {
-    let r = rtu_sched_set_fifo_self(Int32(options.int("--app-fifo")))
+if let priority = options.givenInt("--app-fifo") {
+    let r = rtu_sched_set_fifo_self(Int32(priority))
     if r != 0 { fail("--app-fifo: sched_setscheduler failed, errno \(r)") }
 }
 
