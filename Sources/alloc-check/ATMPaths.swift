@@ -65,29 +65,30 @@ final class CellWire {
     }
 
     /// Damages frame `f` as `damage` says; false when no cell is left in it.
+    /// The frame is read through Wire's views (a frame they refuse passes
+    /// undamaged, and the PDU's drop is then missing from the count).
     private func apply(to f: inout PacketBuffer) -> Bool {
-        let first = 14 + PseudowireCellRepr.headerLength
-        let cells = (f.length - first) / PseudowireCellRepr.cellLength
-        let bytes = f.bytes
+        guard let ethernet = try? EthernetView(f.readable),
+              let frame = try? PseudowireCellView(f.readable.slice(ethernet.headerLength ..< f.length)) else { return true }
+        let firstCell = ethernet.headerLength + frame.headerLength
         switch damage {
         case .none:
             return true
         case .corruptPayload:
-            bytes[first + 4 + 40] ^= 0x01   // byte 40 of the first cell's payload
+            f.bytes[firstCell + 4 + 40] ^= 0x01   // byte 40 of the first cell's payload, after its 4-byte header word
             damage = .none
             return true
         case .loseLastCell:
-            for i in 0 ..< cells {
-                let at = first + i * PseudowireCellRepr.cellLength
-                let word = UInt32(bytes[at]) << 24 | UInt32(bytes[at + 1]) << 16 | UInt32(bytes[at + 2]) << 8 | UInt32(bytes[at + 3])
-                guard ATMCellRepr(word: word).payloadType.isEndOfPDU else { continue }
-                let next = at + PseudowireCellRepr.cellLength
-                bytes.copy(UnsafeRawBufferPointer(rebasing: bytes[next ..< f.length]), to: at)   // memmove
-                f.length -= PseudowireCellRepr.cellLength
-                damage = .none
-                return cells > 1
-            }
-            return true
+            // A loop, not `firstIndex(where:)`: the generic call allocates in a debug build.
+            let cells = frame.cells
+            var i = 0
+            while i < cells.count, !cells[i].header.payloadType.isEndOfPDU { i += 1 }
+            guard i < cells.count else { return true }
+            let at = firstCell + i * PseudowireCellRepr.cellLength, next = at + PseudowireCellRepr.cellLength
+            f.bytes.copy(f.readable.slice(next ..< f.length), to: at)   // memmove
+            f.length -= PseudowireCellRepr.cellLength
+            damage = .none
+            return cells.count > 1
         }
     }
 }
