@@ -57,13 +57,8 @@ out=bench-out/atm-e2e
 rm -rf "$out"
 mkdir -p "$out"
 na="rtae-a-$$"; nb="rtae-b-$$"; da="rtaa$$"; db="rtab$$"
-pids=(); work=""; shm=""
-cleanup() {
-  stop_all "${pids[@]}"
-  netns_cleanup
-  rm -rf "$work" "$shm"
-}
-trap cleanup EXIT
+work=""; shm=""
+trap 'netns_cleanup "$work" "$shm"' EXIT   # PIDS: what the run in progress started
 work=$(mktemp -d)
 # A's captures (hundreds of MB a run, deleted after its analysis) go to
 # tmpfs: written inside NAME.atm, they should cost it memory copies, not a
@@ -125,8 +120,8 @@ start_pair() {
     local extra=()
     if [ "$side" = a ] && [ "$link" = atm ]; then extra=(--pcap "$shm/cells.pcap" --pcap-pdu "$shm/pdu.pcap"); fi
     ip netns exec "$(ns_of $side)" "$BIN/rtud" --config "$out/$run/rtud-$side.toml" "${extra[@]}" >"$out/$run/rtud-$side.log" 2>&1 &
-    pids+=($!)
-    eval "rtud_$side=$!"
+    PIDS+=($!)
+    if [ "$side" = a ]; then rtud_a=$!; else rtud_b=$!; fi
     wait_for_text "$out/$run/rtud-$side.log" "ready" 30 "$!" || { cat "$out/$run/rtud-$side.log"; echo "rtud $side did not start"; exit 1; }
   done
 }
@@ -141,7 +136,7 @@ stop_pair() {
     ctl "$side" rtus --json >"$out/$run/rtus-$side.json"
   done
   stop_all "$rtud_a" "$rtud_b"
-  pids=()
+  PIDS=()
 }
 
 # flow_sockets NAME PORT [VC]: socket NAME on B (bound) and on A (connected to B's), on VC if given.
@@ -157,8 +152,8 @@ start_receiver() {   # RUN NAME: counts per 250 ms from 1 s after its first data
   local run=$1 name=$2
   ip netns exec "$nb" env RTUD_CONTROL="$work/b.sock" nice -n -10 taskset -c 1 "$BIN/rtu-udp" recv --attach "$name" --seconds "$((seconds + 8))" \
       --idle-timeout 1 --intervals 250 --warmup 1 >"$out/$run/recv-$name.json" 2>"$out/$run/recv-$name.err" &
-  receivers+=($!); pids+=($!)
-  wait_for_text "$out/$run/recv-$name.json" ready 10 || { cat "$out/$run/recv-$name.err"; echo "receiver $name did not start"; exit 1; }
+  receivers+=($!); PIDS+=($!)
+  wait_for_text "$out/$run/recv-$name.json" ready 10 "$!" || { cat "$out/$run/recv-$name.err"; echo "receiver $name did not start"; exit 1; }
 }
 start_sender() {   # RUN NAME PAYLOAD PPS (0: as fast as the socket accepts)
   local run=$1 name=$2 payload=$3 pps=$4
@@ -166,7 +161,7 @@ start_sender() {   # RUN NAME PAYLOAD PPS (0: as fast as the socket accepts)
   if [ "$pps" != 0 ]; then pacing=(--pps "$pps"); fi
   ip netns exec "$na" env RTUD_CONTROL="$work/a.sock" nice -n -10 taskset -c 0 "$BIN/rtu-udp" send --attach "$name" --size "$payload" \
       --count 2000000000 "${pacing[@]}" >"$out/$run/send-$name.json" 2>"$out/$run/send-$name.err" &
-  senders+=($!); pids+=($!)
+  senders+=($!); PIDS+=($!)
 }
 # finish_flows RUN: the senders run SECONDS + 1.5 s (1 s of warm-up; the receivers' last,
 # partial interval is left out), then are stopped; the receivers end 1 s after their last datagram.
@@ -343,13 +338,12 @@ cbr_run
 # The adaptor alone on a simulated clock (BENCHMARKS.md's atm-bench), for reference.
 taskset -c 1 "$BIN/atm-bench" 3 --json "$out/atm-bench.jsonl" >/dev/null
 
-"$PY" - "$out" "$seconds" "$LINE" <<'EOF'
-import json, os, platform, subprocess, sys, time
+PYTHONPATH=scripts "$PY" - "$out" "$seconds" "$LINE" <<'EOF'
+import json, os, sys
+from benchdata import run_meta, last_json as last_json_of
 out, seconds, line = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
 def load(run, name): return json.load(open(f"{out}/{run}/{name}"))
-def last_json(run, name):
-    rows = [l for l in open(f"{out}/{run}/{name}").read().splitlines() if l.strip().startswith("{")]
-    return json.loads(rows[-1]) if rows else {}
+def last_json(run, name): return last_json_of(f"{out}/{run}/{name}")
 def sent(run, name):
     return next(s for s in load(run, "sockets-a.json") if s["name"] == name)["counters"]["sent"]
 def atm_rtu(run):
@@ -380,11 +374,7 @@ def losses(run):
 LINE_BPS = 149.76e6
 def cells_of(ip): return -(-(ip + 8 + 8) // 48)   # LLC/SNAP header + AAL5 trailer, in 48-byte cells
 def limit_mbps(useful, ip): return LINE_BPS * useful / (53 * cells_of(ip)) / 1e6
-meta = {"utc": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "seconds": seconds,
-        "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip(),
-        "cpus": os.cpu_count(), "kernel": platform.release(),
-        "cpu": next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")}
-results = {"meta": meta, "goodput": [], "cbr": [], "clock": {}, "losses": {}}
+results = {"meta": run_meta(seconds=seconds), "goodput": [], "cbr": [], "clock": {}, "losses": {}}
 runs = sorted((d for d in os.listdir(out) if os.path.isdir(f"{out}/{d}")),
               key=lambda d: ["atm-9180", "atm-9180-paced", "atm-9180-8cells", "ethernet-9180", "atm-1500",
                              "atm-1500-paced", "ethernet-1500", "cbr-atm-1500"].index(d))

@@ -28,16 +28,10 @@ BENCH="$(swift build -c release --scratch-path "$SCRATCH" --show-bin-path)/atm-b
 mkdir -p bench-out
 OUT=bench-out/atm.jsonl
 # Where and when: the plot's subtitle and BENCHMARKS.md's "measured on".
-"$PY" - "$OUT" "$ROUNDS" <<'EOF'
-import json, os, platform, subprocess, sys, time
-cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
-try:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-except OSError:
-    commit = ""
-meta = {"bench": "meta", "rounds": int(sys.argv[2]), "utc": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "commit": commit, "cpu": cpu, "cpus": os.cpu_count(), "kernel": platform.release(),
-        "load_average": os.getloadavg()[0]}
+PYTHONPATH=scripts "$PY" - "$OUT" "$ROUNDS" <<'EOF'
+import json, os, sys
+from benchdata import run_meta
+meta = run_meta(bench="meta", rounds=int(sys.argv[2]), load_average=os.getloadavg()[0])
 with open(sys.argv[1], "w") as f:
     f.write(json.dumps(meta) + "\n")
 EOF

@@ -66,18 +66,9 @@ TMP=$(mktemp -d /tmp/rtu-benchscale.XXXXXX)
 SUF=$(printf '%05x' $(((RANDOM * 32 + $$) % 1048576)))
 NSN="rtubs-node-$$-$RANDOM" NSP="rtubs-peer-$$-$RANDOM"
 A="rbsa$SUF" B="rbsb$SUF"
-PIDS=()   # background processes started here
 
-. scripts/lib-netns.sh
-cleanup() {
-    local rc=$?
-    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-    netns_cleanup
-    rm -rf "$TMP"
-    exit $rc
-}
-trap cleanup EXIT
+. scripts/lib-netns.sh   # PIDS: the background processes started here
+trap 'netns_cleanup "$TMP"' EXIT
 trap 'exit 130' INT TERM
 
 echo "bench-scale: building rtud and scale-bench (release)..." >&2

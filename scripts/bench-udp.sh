@@ -86,7 +86,6 @@ SUF=$(printf '%05x' $(((RANDOM * 32 + $$) % 1048576)))
 NSN="rtubu-node-$$-$RANDOM" NSP="rtubu-peer-$$-$RANDOM" NSK="rtubu-kern-$$-$RANDOM"
 A="rbua$SUF" B="rbub$SUF" C="rbuc$SUF" D="rbud$SUF"
 NODE_IP=198.18.0.1 PEER_IP=198.18.0.2 KERN_IP=198.18.1.1
-PIDS=()          # background processes started here (each under `timeout`)
 STRESS_PID=""    # stress-ng, in its own process group
 
 stop_stress() {
@@ -96,17 +95,8 @@ stop_stress() {
         STRESS_PID=""
     fi
 }
-. scripts/lib-netns.sh
-cleanup() {
-    local rc=$?
-    stop_stress
-    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-    netns_cleanup
-    rm -rf "$TMP"
-    exit $rc
-}
-trap cleanup EXIT
+. scripts/lib-netns.sh   # PIDS: the background processes started here (each under `timeout`)
+trap 'stop_stress; netns_cleanup "$TMP"' EXIT
 trap 'exit 130' INT TERM
 
 echo "bench-udp: building udp-node (release), udptool, linkloop..." >&2

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Reserved sockets holding their rates under load (part of the main job,
-# scripts/demo.sh; also runs on its own). One rtud node (udp-node, release)
+# Reserved sockets holding their rates under load, in process (the main job,
+# scripts/demo.sh, runs the daemon's version: scripts/reserved-streams.sh). One rtud node (udp-node, release)
 # receives three reserved UDP streams and a best-effort flood from the
 # kernel in a peer namespace, while stress-ng runs four CPU hogs per core:
 # once with reservations (RTUs on a SCHED_FIFO core), once with them turned
@@ -17,19 +17,13 @@ bash scripts/setup.sh >/dev/null
 export PATH=/opt/swift/usr/bin:$PATH
 swift build -c release --product udp-node 2>&1 | tail -n 1
 NODE=$(swift build -c release --show-bin-path)/udp-node
+. scripts/lib-netns.sh
 work=$(mktemp -d)
+trap 'netns_cleanup "$work"' EXIT   # PIDS: what the run in progress started
 . scripts/lib-udptool.sh
 build_udptool "$work" >/dev/null
-. scripts/lib-netns.sh
 
 n="rtures-n-$$"; p="rtures-p-$$"; a="rtra$$"; b="rtrb$$"
-pids=()   # what the run in progress started
-cleanup() {
-  stop_all "${pids[@]}"
-  netns_cleanup
-  rm -rf "$work"
-}
-trap cleanup EXIT
 kernel_peer "$n" "$a" "$p" "$b"
 mac_n=$(mac_of "$n" "$a")
 mac_p=$(mac_of "$p" "$b")
@@ -44,11 +38,11 @@ run() {   # run NAME [udp-node options…]
   ip netns exec "$n" "$NODE" --device "$a" --address 198.18.0.1/24 "$@" streams "${args[@]}" \
       --flood-port 5009 --seconds "$seconds" --warmup 2 >"$work/$name.json" 2>"$work/$name.err" &
   local node=$!
-  pids=("$node")
+  PIDS=("$node")
   wait_for_text "$work/$name.json" ready 10 "$node" || { cat "$work/$name.err"; echo "udp-node did not start"; exit 1; }
   stress-ng --cpu 8 --timeout "$((seconds + 4))s" >/dev/null 2>&1 &
   local stress=$!
-  pids+=("$stress")
+  PIDS+=("$stress")
   local senders=()
   for s in "${streams[@]}"; do
     IFS=: read -r port rate size <<<"$s"
@@ -57,19 +51,20 @@ run() {   # run NAME [udp-node options…]
   done
   ip netns exec "$p" "$UDPTOOL" flood --ifname "$b" --src-mac "$mac_p" --dst-mac "$mac_n" \
       --src 198.18.0.2:7000 --dst 198.18.0.1:5009 --size 64 --seconds "$((seconds + 4))" --cpu 0 >/dev/null 2>&1 & senders+=($!)
-  pids+=("${senders[@]}")
+  PIDS+=("${senders[@]}")
   wait "$node" || { cat "$work/$name.err"; exit 1; }
   for q in "${senders[@]}"; do wait "$q" 2>/dev/null || true; done
   wait "$stress" 2>/dev/null || true
-  pids=()
+  PIDS=()
 }
 
 echo "== reserved streams under load: 3 reserved UDP streams + a best-effort 64-byte flood, stress-ng --cpu 8 (4 hogs per core), ${seconds}s each"
 run on
 run off --no-reservations --policy other
-python3 - "$work/on.json" "$work/off.json" "${streams[@]}" <<'EOF'
-import json, sys
-runs = [json.loads([l for l in open(f).read().splitlines() if l.strip()][-1]) for f in sys.argv[1:3]]
+PYTHONPATH=scripts python3 - "$work/on.json" "$work/off.json" "${streams[@]}" <<'EOF'
+import sys
+from benchdata import last_json
+runs = [last_json(f) for f in sys.argv[1:3]]
 sizes = {int(s.split(":")[0]): int(s.split(":")[2]) for s in sys.argv[3:]}
 print(f"{'stream':>13} {'reserved':>9} | {'with reservations':^28} | {'reservations off':^28}")
 print(f"{'':>13} {'Mbit/s':>9} | {'Mbit/s':>8} {'share':>7} {'worst 0.1s':>11} | {'Mbit/s':>8} {'share':>7} {'worst 0.1s':>11}")

@@ -23,13 +23,7 @@ RTUCTL=$(swift build -c release --show-bin-path)/rtuctl
 . scripts/lib-netns.sh
 ns="rtudemo-$$"
 work=$(mktemp -d)
-pid=""
-cleanup() {
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
-  netns_cleanup
-  rm -rf "$work"
-}
-trap cleanup EXIT
+trap 'netns_cleanup "$work"' EXIT
 
 netns_add "$ns"
 
@@ -38,8 +32,8 @@ echo "== effective configuration (built-in defaults)"
 
 echo "== starting rtud in namespace $ns (it creates TAP rtu0 and owns 198.18.0.1)"
 ip netns exec "$ns" "$RTUD" --pcap "$work/rtud.pcap" --probe 198.18.0.2 >"$work/rtud.log" 2>&1 &
-pid=$!
-wait_for_text "$work/rtud.log" ready 5 "$pid" || { cat "$work/rtud.log"; echo "demo: rtud did not start"; exit 1; }
+PIDS=("$!")
+wait_for_text "$work/rtud.log" ready 5 "${PIDS[0]}" || { cat "$work/rtud.log"; echo "demo: rtud did not start"; exit 1; }
 
 # The kernel's side of the TAP is rtud's peer.
 ip netns exec "$ns" ip addr add 198.18.0.2/24 dev rtu0
@@ -61,7 +55,7 @@ ip netns exec "$ns" "$RTUCTL" socket list
 ip netns exec "$ns" "$RTUCTL" rtus
 ip netns exec "$ns" "$RTUCTL" socket delete video0
 
-kill -TERM "$pid"; wait "$pid" || true; pid=""
+stop_all "${PIDS[@]}"; PIDS=()
 echo "== rtud's log (neighbour resolution, probe, counters)"
 cat "$work/rtud.log"
 echo "== the capture rtud wrote, decoded by tshark"

@@ -2,7 +2,9 @@
 # their own namespaces, unique names, always deleted):
 #
 #   . scripts/lib-netns.sh
-#   trap netns_cleanup EXIT            (or call netns_cleanup from the script's own trap)
+#   trap 'netns_cleanup "$work"' EXIT  stops PIDS, deletes the namespaces, removes the paths given
+#                                      (or call netns_cleanup from the script's own trap)
+#   PIDS+=("$!")                       a background process the script started, for netns_cleanup to stop
 #   netns_add "$NS1" "$NS2"            each with loopback up and IPv6 off (quiet links)
 #   veth "$NS1" "$DEV1" "$NS2" "$DEV2" a veth pair, DEV1 in NS1 and DEV2 in NS2 (or both in one), both up
 #   kernel_peer "$NS" "$DEV" "$PEER" "$PDEV"
@@ -14,6 +16,7 @@
 #                                      until FILE holds TEXT: fails when PID exits first or time runs out
 
 NETNS_MADE=()
+PIDS=()
 
 netns_add() {
     local ns
@@ -25,11 +28,16 @@ netns_add() {
     done
 }
 
-# Deletes every namespace netns_add made (and with them their devices).
+# netns_cleanup [PATH...]: stops the processes in PIDS (first: they run in
+# the namespaces), deletes every namespace netns_add made (and with them their
+# devices), and removes the PATHs (the script's scratch directories).
 netns_cleanup() {
     local ns
+    stop_all "${PIDS[@]}"
+    PIDS=()
     for ns in "${NETNS_MADE[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
     NETNS_MADE=()
+    rm -rf -- "$@"
 }
 
 veth() {

@@ -4,18 +4,15 @@ bench-out/atm.jsonl, one JSON object a line) in three panels: UDP and IP
 goodput per MTU against the OC-3c physical limit, each CBR VC's received
 cell rate against its PCR (and what UBR got of the rest), and the CPU cost
 per cell of segmentation and reassembly. Usage: plot_atm.py RESULTS PNG"""
-import json
 import sys
 
-import matplotlib
+import matplotlib.ticker
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import matplotlib.ticker  # noqa: E402
+from benchdata import json_lines, pyplot
 
+plt = pyplot()
 src, png = sys.argv[1], sys.argv[2]
-rows = [json.loads(line) for line in open(src) if line.strip()]
-meta = next((r for r in rows if r["bench"] == "meta"), {})
+rows, meta = json_lines(src)
 
 
 def sel(bench):

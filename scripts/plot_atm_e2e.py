@@ -8,11 +8,9 @@ clock's limit, by capture. Usage: plot_atm_e2e.py RESULTS PNG"""
 import json
 import sys
 
-import matplotlib
+from benchdata import pyplot
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
+plt = pyplot()
 src, png = sys.argv[1], sys.argv[2]
 r = json.load(open(src))
 meta = r["meta"]

@@ -13,14 +13,11 @@ import json
 import statistics
 import sys
 
-import matplotlib
+from benchdata import json_lines, pyplot
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
+plt = pyplot()
 out, docs = sys.argv[1], sys.argv[2]
-runs = [json.loads(line) for line in open(f"{out}/results.jsonl") if line.strip()]
-meta = next((r for r in runs if r.get("bench") == "meta"), {})
+runs, meta = json_lines(f"{out}/results.jsonl")
 summary = {"meta": meta}
 md = []
 

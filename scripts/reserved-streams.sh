@@ -33,19 +33,13 @@ bash scripts/setup.sh >/dev/null
 export PATH=/opt/swift/usr/bin:$PATH
 for p in rtud rtuctl rtu-udp; do swift build -c release --product "$p" 2>&1 | tail -n 1; done
 BIN=$(swift build -c release --show-bin-path)
+. scripts/lib-netns.sh
 work=$(mktemp -d)
+trap 'netns_cleanup "$work"' EXIT   # PIDS: what the run in progress started
 . scripts/lib-udptool.sh
 build_udptool "$work" >/dev/null
-. scripts/lib-netns.sh
 
 n="rtues-n-$$"; p="rtues-p-$$"; a="rtea$$"; b="rteb$$"
-pids=()
-cleanup() {
-  stop_all "${pids[@]}"
-  netns_cleanup
-  rm -rf "$work"
-}
-trap cleanup EXIT
 kernel_peer "$n" "$a" "$p" "$b"
 ip netns exec "$n" ethtool -K "$a" tx off >/dev/null
 mac_p=$(mac_of "$p" "$b")
@@ -69,7 +63,7 @@ EOF
 
 run() {   # run LABEL STACK LOAD — STACK: rtud, rtud-off or kernel; LOAD: idle, load4 or load16 (hogs per core)
   local label=$1 stack=$2 load=$3 rtud="" dst_mac endpoint
-  pids=()
+  PIDS=()
   ip -n "$p" neigh flush dev "$b"
   if [ "$stack" = kernel ]; then
     ip -n "$n" addr add 198.18.0.1/24 dev "$a"
@@ -79,7 +73,7 @@ run() {   # run LABEL STACK LOAD — STACK: rtud, rtud-off or kernel; LOAD: idle
     [ "$stack" = rtud-off ] && extra=(--no-reservations)
     ip netns exec "$n" "$BIN/rtud" --config "$work/rtud.toml" "${extra[@]}" >"$work/$label.rtud.log" 2>&1 &
     rtud=$!
-    pids+=("$rtud")
+    PIDS+=("$rtud")
     wait_for_text "$work/$label.rtud.log" "ready" 30 "$rtud" || { cat "$work/$label.rtud.log"; echo "rtud did not start"; exit 1; }
     dst_mac=02:72:c6:12:00:01
     for s in "${streams[@]}"; do
@@ -98,7 +92,7 @@ run() {   # run LABEL STACK LOAD — STACK: rtud, rtud-off or kernel; LOAD: idle
         --intervals 250 --warmup 1 >"$work/$label.$name.json" 2>"$work/$label.$name.err" &
     receivers+=($!)
   done
-  pids+=("${receivers[@]}")
+  PIDS+=("${receivers[@]}")
   for s in "${streams[@]}" "flood:$flood_port:0:64"; do
     IFS=: read -r name port rate size <<<"$s"
     wait_for_text "$work/$label.$name.json" ready 10 || { cat "$work/$label.$name.err"; echo "receiver $name did not start"; exit 1; }
@@ -107,7 +101,7 @@ run() {   # run LABEL STACK LOAD — STACK: rtud, rtud-off or kernel; LOAD: idle
   if [ "$load" != idle ]; then
     stress-ng --cpu "$(( ${load#load} * $(nproc) ))" --timeout "$((seconds + 5))s" >/dev/null 2>&1 &
     stress=$!
-    pids+=("$stress")
+    PIDS+=("$stress")
     sleep 0.5
   fi
   local senders=()
@@ -119,16 +113,16 @@ run() {   # run LABEL STACK LOAD — STACK: rtud, rtud-off or kernel; LOAD: idle
   ip netns exec "$p" "$UDPTOOL" flood --ifname "$b" --src-mac "$mac_p" --dst-mac "$dst_mac" \
       --src 198.18.0.2:7000 --dst "198.18.0.1:$flood_port" --size 64 --seconds "$((seconds + 4))" --fifo 40 --cpu 0 >/dev/null 2>&1 &
   senders+=($!)
-  pids+=("${senders[@]}")
+  PIDS+=("${senders[@]}")
   for q in "${receivers[@]}"; do wait "$q" || true; done
   stop_all "${senders[@]}" $stress
   if [ -n "$rtud" ]; then
     ip netns exec "$n" "$BIN/rtuctl" rtus --json >"$work/$label.rtus.json" 2>/dev/null || true
-    kill "$rtud"; wait "$rtud" || true
+    stop_all "$rtud"
   else
     ip -n "$n" addr del 198.18.0.1/24 dev "$a"
   fi
-  pids=()
+  PIDS=()
   echo "  $label done" >&2
 }
 
@@ -142,14 +136,12 @@ for stack in rtud rtud-off kernel; do
   done
 done
 
-/usr/bin/python3 - "$work" "$plot" "${labels[@]}" -- "${streams[@]}" <<'EOF'
-import json, sys
+PYTHONPATH=scripts /usr/bin/python3 - "$work" "$plot" "${labels[@]}" -- "${streams[@]}" <<'EOF'
+import sys
+from benchdata import last_json, pyplot
 work, plot = sys.argv[1], sys.argv[2]
 rest = sys.argv[3:]
 labels, streams = rest[:rest.index("--")], rest[rest.index("--") + 1:]
-def last_json(path):
-    lines = [l for l in open(path).read().splitlines() if l.strip().startswith("{")]
-    return json.loads(lines[-1])
 def intervals(label, name):
     return last_json(f"{work}/{label}.{name}.json").get("intervals", [])
 specs = []
@@ -175,9 +167,7 @@ print("worst: the lowest 250 ms interval (an RTU delivers a batch every 10 ms pe
 print("holds 24 to 26 of them: ±4 %; an application starved of CPU for a while shows here even when")
 print("its ring kept everything and its share is whole).")
 if plot:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     stacks = list(dict.fromkeys(l.rsplit("-", 1)[0] for l in labels))
     loads = list(dict.fromkeys(l.rsplit("-", 1)[1] for l in labels))
     fig, axes = plt.subplots(len(loads), len(specs), figsize=(5 * len(specs), 3.2 * len(loads)), sharey=True, squeeze=False)
