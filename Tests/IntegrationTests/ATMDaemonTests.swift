@@ -29,12 +29,9 @@ final class ATMTopology {
     let rtudB: RtudProcess
 
     init() throws {
-        let a = try Namespace("rtuatm-a")
+        let (a, b, (devA, devB)) = try Namespace.pair("rtuatm-a", "rtuatm-b", vethPrefix: "rtat")
         var started: [RtudProcess] = []
-        var b: Namespace?
         do {
-            b = try Namespace("rtuatm-b")
-            let (devA, devB) = try a.veth(to: b!, prefix: "rtat")
             func start(_ ns: Namespace, _ device: String, _ address: String, _ peer: String, core: Int, probe: Bool) throws {
                 let r = try Self.rtud(in: ns, device: device, address: address, peer: peer, core: core, probe: probe)
                 started.append(r)
@@ -44,19 +41,19 @@ final class ATMTopology {
                 }
             }
             // Each its own core: they exchange traffic, and a dispatcher sleeps when idle.
-            try start(b!, devB, Self.addressB, Self.addressA, core: 1, probe: false)
+            try start(b, devB, Self.addressB, Self.addressA, core: 1, probe: false)
             try start(a, devA, Self.addressA, Self.addressB, core: 0, probe: true)
             started[0].stop()
             started[0].cleanup()
-            try start(b!, devB, Self.addressB, Self.addressA, core: 1, probe: true)
+            try start(b, devB, Self.addressB, Self.addressA, core: 1, probe: true)
         } catch {
             for r in started { r.stop(); r.cleanup() }
             a.close()
-            b?.close()
+            b.close()
             throw error
         }
         hostA = a
-        hostB = b!
+        hostB = b
         rtudA = started[1]
         rtudB = started[2]
     }
@@ -112,25 +109,9 @@ final class ATMTopology {
         hostB.close()
     }
 
-    /// rtuctl against `rtud` (in its namespace, with its control socket);
-    /// as user nobody (uid 65534, no groups) when `unprivileged`.
-    func ctl(_ rtud: RtudProcess, on ns: Namespace, _ args: [String], unprivileged: Bool = false) throws -> Harness.Output {
-        let user = unprivileged ? ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] : []
-        return try ns.exec(user + [Harness.builtBinary("rtuctl")] + args + ["--control", rtud.controlPath])
-    }
-
-    /// `rtuctl socket list --json` of `rtud`: each socket's fields by its name.
-    func socketList(_ rtud: RtudProcess, on ns: Namespace) throws -> [String: [String: Any]] {
-        let r = try ctl(rtud, on: ns, ["socket", "list", "--json"])
-        let all = (try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8))) as? [[String: Any]] ?? []
-        return Dictionary(all.compactMap { s in (s["name"] as? String).map { ($0, s) } }, uniquingKeysWith: { a, _ in a })
-    }
-
-    /// `rtuctl stats --json` of `rtud`: the interface's counters.
-    func interfaceCounters(_ rtud: RtudProcess, on ns: Namespace) throws -> [String: Any] {
-        let r = try ctl(rtud, on: ns, ["stats", "--json"])
-        let all = (try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8))) as? [String: Any] ?? [:]
-        return all["atm0"] as? [String: Any] ?? [:]
+    /// `rtuctl stats --json` of `rtud`: the ATM interface's counters.
+    static func interfaceCounters(_ rtud: RtudProcess) throws -> [String: Any] {
+        (try rtud.ctlJSON(["stats"]) as? [String: Any])?["atm0"] as? [String: Any] ?? [:]
     }
 }
 
@@ -214,15 +195,14 @@ final class ATMTopology {
 
         // A dedicated VC is a reservation of the line: an unprivileged user
         // gets a socket, but not one on a VC.
-        let user = try t.ctl(t.rtudA, on: t.hostA, ["socket", "create", "mine", "--bind", "\(ATMTopology.addressA):7400",
-                                                    "--vc", "\(ATMTopology.ubr)"], unprivileged: true)
+        let user = try t.rtudA.ctl(["socket", "create", "mine", "--bind", "\(ATMTopology.addressA):7400",
+                                    "--vc", "\(ATMTopology.ubr)"], asNobody: true)
         #expect(user.status == 1 && user.stderr.contains("binding a socket to VC 0/102 needs root or group root ([limits] "
                     + "privileged_group): a dedicated VC is a reservation of the line"), "\(user.stderr)")
-        let plain = try t.ctl(t.rtudA, on: t.hostA, ["socket", "create", "mine", "--bind", "\(ATMTopology.addressA):7400"],
-                              unprivileged: true)
+        let plain = try t.rtudA.ctl(["socket", "create", "mine", "--bind", "\(ATMTopology.addressA):7400"], asNobody: true)
         #expect(plain.ok, "\(plain.stderr)")
-        #expect(try int(t.socketList(t.rtudA, on: t.hostA)["mine"] ?? [:], "owner_uid") == 65534)
-        #expect(try t.ctl(t.rtudA, on: t.hostA, ["socket", "delete", "mine"]).ok)
+        #expect(try int(t.rtudA.sockets()["mine"] ?? [:], "owner_uid") == 65534)
+        #expect(try t.rtudA.ctl(["socket", "delete", "mine"]).ok)
 
         // A C client opens a socket on 0/101 and exits without closing it:
         // its connection's end releases the socket and the VC.
@@ -278,15 +258,15 @@ final class ATMTopology {
         #expect(try Self.exchange(pb, pa, sizes: unbound) == unbound.count)
 
         // rtuctl shows the sockets' VCs and the ATM counters.
-        let listed = try t.socketList(t.rtudA, on: t.hostA)
+        let listed = try t.rtudA.sockets()
         #expect(Set(listed.values.compactMap { $0["vc"] as? String }) == ["0/101", "0/102"], "\(listed)")
-        let cli = try t.ctl(t.rtudB, on: t.hostB, ["socket", "create", "clash", "--bind", "\(ATMTopology.addressB):7100", "--vc", "0/102"])
+        let cli = try t.rtudB.ctl(["socket", "create", "clash", "--bind", "\(ATMTopology.addressB):7100", "--vc", "0/102"])
         #expect(cli.status == 1 && cli.stderr.contains("VC 0/102 is already bound to socket"), "\(cli.stderr)")
         // A reserved VCI is no PVC anywhere: rtuctl says so without asking rtud.
-        let bad = try t.ctl(t.rtudB, on: t.hostB, ["socket", "create", "bad", "--bind", "\(ATMTopology.addressB):7101", "--vc", "0/31"])
+        let bad = try t.rtudB.ctl(["socket", "create", "bad", "--bind", "\(ATMTopology.addressB):7101", "--vc", "0/31"])
         #expect(!bad.ok && bad.stderr.contains("--vc 0/31: expected VPI/VCI, e.g. 0/100 (VPI 0-255, VCI 32-65535)"), "\(bad.stderr)")
-        for (rtud, ns) in [(t.rtudA, t.hostA), (t.rtudB, t.hostB)] {
-            let c = try t.interfaceCounters(rtud, on: ns)
+        for rtud in [t.rtudA, t.rtudB] {
+            let c = try ATMTopology.interfaceCounters(rtud)
             #expect(int(c, "demux_to_sockets_by_vc") == 2 * sizes.count + rtts.count, "\(c)")
             #expect(int(c, "atm_tx_cells") > 0 && int(c, "atm_rx_pdus") > 0, "\(c)")
             let drops = c.filter { $0.key.hasPrefix("atm_drop_rx") || $0.key.contains("not_for_socket") }
@@ -301,7 +281,7 @@ final class ATMTopology {
         let again = Array(sizes.prefix(200))
         #expect(try Self.exchange(ua2, ub2, sizes: again) == again.count)
         #expect(try Self.exchange(ub2, ua2, sizes: again) == again.count)
-        let byVC = try int(t.interfaceCounters(t.rtudB, on: t.hostB), "demux_to_sockets_by_vc")
+        let byVC = try int(ATMTopology.interfaceCounters(t.rtudB), "demux_to_sockets_by_vc")
         #expect(byVC == 2 * sizes.count + rtts.count + again.count)
         for s in [ua2, ub2, ra, rb, pa, pb] { s.close() }
 
@@ -328,7 +308,7 @@ final class ATMTopology {
         #expect(t.rtudA.waitForLog("SIGHUP: changed interface[0].pvc[1].pcr: takes effect after restart"), "\(t.rtudA.log)")
         #expect(t.rtudA.waitForLog("SIGHUP: reloaded"), "\(t.rtudA.log)")
         func vcs() throws -> [String: String] {
-            try t.socketList(t.rtudA, on: t.hostA).compactMapValues { $0["vc"] as? String }
+            try t.rtudA.sockets().compactMapValues { $0["vc"] as? String }
         }
         #expect(try vcs() == ["x": "0/101", "y": "0/102"])
         // The two swap their VCs: both are closed before either is made again.
@@ -340,11 +320,12 @@ final class ATMTopology {
         #expect(!t.rtudA.log.contains("socket x: refused") && !t.rtudA.log.contains("socket y: refused"), "\(t.rtudA.log)")
 
         // The counters as rtud last published them, then stop both so the captures are complete.
-        let countersA = try t.interfaceCounters(t.rtudA, on: t.hostA)
+        let countersA = try ATMTopology.interfaceCounters(t.rtudA)
+        let countersB = try ATMTopology.interfaceCounters(t.rtudB)
         #expect(t.rtudA.stop() == 0 && t.rtudB.stop() == 0)
         try Self.checkCellCapture(t.rtudA.path("cells.pcap"))
         try Self.checkPDUCapture(t.rtudA.path("pdu.pcap"), transmitted: int(countersA, "atm_tx_packets"))
-        try Self.checkPDUCapture(t.rtudB.path("pdu.pcap"), transmitted: nil)
+        try Self.checkPDUCapture(t.rtudB.path("pdu.pcap"), transmitted: int(countersB, "atm_tx_packets"))
     }
 
     /// librtuclient's rtu_open_vc, from a C program compiled against
@@ -352,7 +333,6 @@ final class ATMTopology {
     /// refused with the reason, a PVC is opened (and closed again); then it
     /// opens one on 0/101 and exits without closing it or disconnecting.
     static func cClientOpensOnAVC(controlPath: String) throws {
-        let bin = URL(fileURLWithPath: Harness.rtudBinary).deletingLastPathComponent().path
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("rtu-atm-c-\(Harness.uniqueSuffix())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -378,10 +358,7 @@ final class ATMTopology {
                 return 0;
             }
             """.write(toFile: source, atomically: true, encoding: .utf8)
-        let built = try Harness.run(["gcc", "-Wall", "-Wextra", "-Werror", "-I", "\(Harness.packageRoot.path)/include", "-o", program,
-                                     source, "-L", bin, "-lrtuclient", "-Wl,-rpath,\(bin)"], timeout: 60)
-        #expect(built.ok, "\(built.stderr)")
-        guard built.ok else { return }
+        try Harness.compileCClient(source, to: program)
         let r = try Harness.run([program, controlPath])
         #expect(r.ok, "\(r.stderr)")
         #expect(r.stdout.contains("no PVC: VC 0/103 is not a PVC of interface atm0"), "\(r.stdout)")
@@ -422,7 +399,7 @@ final class ATMTopology {
     /// (atm.aal5t_crc) in every record and calls every one correct; PDUs of
     /// whole 9180-byte packets (AAL5 length 9188, LLC/SNAP) are among them;
     /// and as many were sent as rtud counted.
-    static func checkPDUCapture(_ path: String, transmitted: Int?) throws {
+    static func checkPDUCapture(_ path: String, transmitted: Int) throws {
         let records = try Harness.run(["tshark", "-n", "-r", path, "-T", "fields", "-e", "frame.number", "-e", "erf.flags.cap",
                                        "-e", "atm.aal5t_len", "-e", "atm.vci"], timeout: 120)
         #expect(records.ok, "\(records.stderr)")
@@ -430,9 +407,7 @@ final class ATMTopology {
         #expect(rows.count > 0)
         #expect(rows.contains { $0.count > 2 && $0[2] == "9188" }, "no PDU of a 9180-byte packet")
         #expect(Set(rows.compactMap { $0.count > 3 ? String($0[3]) : nil }) == ["100", "101", "102"])
-        if let transmitted {
-            #expect(rows.filter { $0.count > 1 && $0[1] == "1" }.count == transmitted, "ERF interface 1 (transmit) records vs atm_tx_packets")
-        }
+        #expect(rows.filter { $0.count > 1 && $0[1] == "1" }.count == transmitted, "ERF interface 1 (transmit) records vs atm_tx_packets")
         let pdml = try Harness.run(["tshark", "-n", "-r", path, "-T", "pdml"], timeout: 120)
         #expect(pdml.ok, "\(pdml.stderr)")
         let crcs = pdml.stdout.split(separator: "\n").filter { $0.contains("name=\"atm.aal5t_crc\"") }

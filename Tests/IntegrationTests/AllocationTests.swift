@@ -37,10 +37,18 @@ import Testing
         // Each path really carried frames (alloc-check also fails when a
         // path carried fewer packets or counted fewer drops than it sent).
         #expect(!r.stdout.contains(" over 0 "), "\(r.stdout)")
+        // Every path named above ran and allocated nothing: link and stack input,
+        // ICMP output, reassembly, the socket path both ways.
+        let lines = r.stdout.split(separator: "\n")
+        for path in ["udp 64-byte datagrams, receive and deliver", "udp 1472-byte datagrams, receive and deliver",
+                     "icmp echo: request in, reply built and sent", "udp 4000-byte datagrams, fragmented and reassembled",
+                     "udp socket path, 64 bytes", "udp socket path, 1472 bytes"] {
+            #expect(lines.contains { $0.hasPrefix(path) && $0.contains(": 0 allocations over ") }, "no \(path) line: \(r.stdout)")
+        }
         // The ATM paths ran, at both MTUs, drop paths included.
         for mtu in [9180, 1500] {
             for path in ["datagrams", "icmp echo", "corrupted cell payload", "lost last cell, next PDU", "rx_timeout"] {
-                #expect(r.stdout.split(separator: "\n").contains { $0.hasPrefix("atm mtu=\(mtu):") && $0.contains(path) },
+                #expect(lines.contains { $0.hasPrefix("atm mtu=\(mtu):") && $0.contains(path) },
                         "no atm mtu=\(mtu) \(path) line: \(r.stdout)")
             }
         }

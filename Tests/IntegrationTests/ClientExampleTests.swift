@@ -3,7 +3,7 @@ import Testing
 
 /// Applications on rtud's client library exchanging real traffic with the
 /// Linux kernel (issue 5, items 3 and 6): rtu-udp (the Swift example, on
-/// RTUClient) both ways at once, and the echo examples in C (on
+/// RTUClient) receiving from it, then sending to it, and the echo examples in C (on
 /// librtuclient.so, compiled here as a user would) and in Swift answering
 /// the kernel's round trips.
 @Suite(.serialized) struct ClientExampleTests {
@@ -42,12 +42,8 @@ import Testing
     /// The C example, compiled against include/rtuclient.h and the
     /// librtuclient.so of this build, the way its header comment says.
     static func buildCExample() throws -> String {
-        let bin = URL(fileURLWithPath: Harness.rtudBinary).deletingLastPathComponent().path
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("rtu_echo-\(Harness.uniqueSuffix())").path
-        let root = Harness.packageRoot.path
-        let r = try Harness.run(["gcc", "-O2", "-Wall", "-Wextra", "-Werror", "-I", "\(root)/include", "-o", out,
-                                 "\(root)/examples/c/rtu_echo.c", "-L", bin, "-lrtuclient", "-Wl,-rpath,\(bin)"], timeout: 60)
-        guard r.ok else { throw HarnessError("gcc examples/c/rtu_echo.c: \(r.stderr)") }
+        try Harness.compileCClient(Harness.packageRoot.appendingPathComponent("examples/c/rtu_echo.c").path, to: out)
         return out
     }
 
@@ -82,7 +78,7 @@ import Testing
         try Self.roundTrips(t, echo: echo, count: count, warmup: warmup)
 
         // Attached to a named socket, the same program answers as well.
-        let created = try t.ctl(["socket", "create", "echo0", "--bind", "\(DaemonTopology.rtudAddress):7000"])
+        let created = try t.rtud.ctl(["socket", "create", "echo0", "--bind", "\(DaemonTopology.rtudAddress):7000"])
         #expect(created.ok, "\(created.stderr)")
         let attached = try t.inBackground([example, "--control", t.controlPath, "--attach", "echo0",
                                            "--count", "\(count + warmup)", "--seconds", "30"])

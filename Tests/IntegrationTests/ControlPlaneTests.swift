@@ -15,12 +15,12 @@ import Testing
         let t = try DaemonTopology()
         defer { t.close() }
 
-        let created = try t.ctl(["socket", "create", "video0", "--protocol", "udp", "--bind", "\(DaemonTopology.rtudAddress):5000",
-                                 "--rate", "40Mbit", "--message-size", "8192", "--period", "10ms"])
+        let created = try t.rtud.ctl(["socket", "create", "video0", "--protocol", "udp", "--bind", "\(DaemonTopology.rtudAddress):5000",
+                                      "--rate", "40Mbit", "--message-size", "8192", "--period", "10ms"])
         #expect(created.ok, "\(created.stderr)")
         #expect(created.stdout.contains("created socket video0"), "\(created.stdout)")
 
-        let video = try t.sockets()["video0"] ?? [:]
+        let video = try t.rtud.sockets()["video0"] ?? [:]
         #expect(video["local"] as? String == "\(DaemonTopology.rtudAddress):5000", "\(video)")
         #expect(video["persistent"] as? Bool == true)
         #expect(video["attached"] as? Bool == false)
@@ -29,7 +29,7 @@ import Testing
                 && int(reserve, "period_ns") == 10_000_000, "\(reserve)")
 
         // The plan: reactive input and periodic (paced) output, each with the period and batch.
-        let rtus = try t.rtus()
+        let rtus = try t.rtud.rtus()
         let input = rtus["video0.in"] ?? [:], output = rtus["video0.out"] ?? [:]
         #expect(input["kind"] as? String == "reactive", "\(rtus.keys.sorted())")
         #expect(output["kind"] as? String == "periodic", "\(rtus.keys.sorted())")
@@ -44,7 +44,7 @@ import Testing
         let count = 1_600
         let app = try t.app("recv", ["--attach", "video0", "--count", "\(count)", "--check", "--seconds", "30"],
                           realtime: true)
-        #expect(try t.sockets()["video0"]?["attached"] as? Bool == true)
+        #expect(try t.rtud.sockets()["video0"]?["attached"] as? Bool == true)
 
         // A second application is refused while the first holds the socket, and told why.
         let second = try t.host.exec([Harness.builtBinary("rtu-udp"), "recv", "--control", t.controlPath, "--attach", "video0",
@@ -60,17 +60,17 @@ import Testing
         expectAllArrived(lastJSON(received.stdout), count: count, context: t.drops())
 
         // The application is gone; the socket stays for the next one.
-        let after = try t.sockets()["video0"]
+        let after = try t.rtud.sockets()["video0"]
         #expect(after != nil, "the named socket went with its application")
         #expect(after?["attached"] as? Bool == false, "\(after ?? [:])")
         #expect(int((after?["counters"] as? [String: Any]) ?? [:], "received") == count)
 
-        let deleted = try t.ctl(["socket", "delete", "video0"])
+        let deleted = try t.rtud.ctl(["socket", "delete", "video0"])
         #expect(deleted.ok && deleted.stdout.contains("deleted video0"), "\(deleted.stdout)\(deleted.stderr)")
-        #expect(try t.sockets()["video0"] == nil)
-        let left = try t.rtus().keys.filter { $0.hasPrefix("video0.") }
+        #expect(try t.rtud.sockets()["video0"] == nil)
+        let left = try t.rtud.rtus().keys.filter { $0.hasPrefix("video0.") }
         #expect(left.isEmpty, "RTUs of the deleted socket remain: \(left)")
-        let again = try t.ctl(["socket", "delete", "video0"])
+        let again = try t.rtud.ctl(["socket", "delete", "video0"])
         #expect(again.status == 1 && again.stderr.contains("no socket named video0"), "\(again.stderr)")
     }
 
@@ -87,14 +87,14 @@ import Testing
         }
         defer { t.close() }
 
-        let admitted = try t.ctl(["socket", "create", "video0", "--bind", "\(DaemonTopology.rtudAddress):5000",
-                                  "--rate", "40Mbit", "--message-size", "8192"])
+        let admitted = try t.rtud.ctl(["socket", "create", "video0", "--bind", "\(DaemonTopology.rtudAddress):5000",
+                                       "--rate", "40Mbit", "--message-size", "8192"])
         #expect(admitted.ok, "\(admitted.stderr)")
         let before = try t.admitted()
-        let rtusBefore = Set(try t.rtus().keys)
+        let rtusBefore = Set(try t.rtud.rtus().keys)
 
-        let refused = try t.ctl(["socket", "create", "big", "--bind", "\(DaemonTopology.rtudAddress):5001",
-                                 "--rate", "900Mbit", "--message-size", "1472"])
+        let refused = try t.rtud.ctl(["socket", "create", "big", "--bind", "\(DaemonTopology.rtudAddress):5001",
+                                      "--rate", "900Mbit", "--message-size", "1472"])
         #expect(refused.status == 1, "\(refused.stdout)")
         #expect(refused.stderr.hasPrefix("rtuctl: admission refused: "), "\(refused.stderr)")
         // The reason: the utilisation cap, or (RMDP) the 3.8 ms blocking an RTU of a shorter period.
@@ -107,20 +107,20 @@ import Testing
                 "the message repeats itself: \(refused.stderr)")
 
         // Nothing changed: no socket, no RTUs, the same admitted utilisation.
-        #expect(try t.sockets()["big"] == nil)
-        #expect(Set(try t.rtus().keys) == rtusBefore)
+        #expect(try t.rtud.sockets()["big"] == nil)
+        #expect(Set(try t.rtud.rtus().keys) == rtusBefore)
         #expect(try t.admitted() == before)
 
         // Invalid requests are stopped before they reach rtud, with what to do.
-        let badRate = try t.ctl(["socket", "create", "bad", "--bind", "\(DaemonTopology.rtudAddress):5002",
-                                 "--rate", "fast", "--message-size", "1000"])
+        let badRate = try t.rtud.ctl(["socket", "create", "bad", "--bind", "\(DaemonTopology.rtudAddress):5002",
+                                      "--rate", "fast", "--message-size", "1000"])
         #expect(badRate.status == 64, "\(badRate.status)")
         #expect(badRate.stderr.contains("--rate fast: expected a rate like 40Mbit"), "\(badRate.stderr)")
         #expect(badRate.stderr.contains("Usage: rtuctl socket create"), "\(badRate.stderr)")
-        let noSize = try t.ctl(["socket", "create", "bad", "--bind", "\(DaemonTopology.rtudAddress):5002", "--rate", "40Mbit"])
+        let noSize = try t.rtud.ctl(["socket", "create", "bad", "--bind", "\(DaemonTopology.rtudAddress):5002", "--rate", "40Mbit"])
         #expect(noSize.status == 64, "\(noSize.status)")
         #expect(noSize.stderr.contains("a reservation needs both --rate and --message-size"), "\(noSize.stderr)")
-        #expect(try t.sockets()["bad"] == nil)
+        #expect(try t.rtud.sockets()["bad"] == nil)
 
         // The admitted socket still delivers everything sent within its reservation.
         let count = 400
@@ -144,15 +144,15 @@ import Testing
         let t = try DaemonTopology()
         defer { t.close() }
         let baseline = try t.admitted()
-        let rtusBefore = Set(try t.rtus().keys)
+        let rtusBefore = Set(try t.rtud.rtus().keys)
 
         let bind = ["--bind", "\(DaemonTopology.rtudAddress):5000", "--rate", "40Mbit", "--message-size", "8192"]
         let victim = try t.app("recv", bind + ["--seconds", "30"])
-        let sockets = try t.sockets()
+        let sockets = try t.rtud.sockets()
         #expect(sockets.count == 1, "\(sockets.keys)")
         let name = sockets.keys.first ?? "?"
         #expect(sockets[name]?["attached"] as? Bool == true)
-        #expect(try t.rtus()["\(name).out"] != nil)
+        #expect(try t.rtud.rtus()["\(name).out"] != nil)
         #expect(try t.admitted() > baseline)
 
         kill(victim.process.processIdentifier, SIGKILL)
@@ -160,11 +160,11 @@ import Testing
         // rtud sees the control connection end and releases everything it held.
         var left: [String] = []
         let released = try Harness.waitUntil(5) {
-            left = try t.sockets().keys.sorted()
+            left = try t.rtud.sockets().keys.sorted()
             return left.isEmpty
         }
         #expect(released, "the killed client's socket is still listed: \(left)")
-        #expect(Set(try t.rtus().keys) == rtusBefore)
+        #expect(Set(try t.rtud.rtus().keys) == rtusBefore)
         #expect(try t.admitted() == baseline)
 
         // The port and the reservation are free for the next client, which gets its traffic.
@@ -192,9 +192,9 @@ import Testing
         let t = try DaemonTopology { device in DaemonTopology.config(device: device, extra: declared("alpha", port: 5000)) }
         defer { t.close() }
         #expect(t.rtud.log.contains("socket alpha: declared"), "\(t.rtud.log)")
-        let start = try t.sockets()
+        let start = try t.rtud.sockets()
         #expect(start["alpha"]?["persistent"] as? Bool == true, "\(start.keys)")
-        #expect(try t.rtus()["alpha.out"] != nil)
+        #expect(try t.rtud.rtus()["alpha.out"] != nil)
 
         // alpha out, beta in, and a new log level.
         try DaemonTopology.config(device: t.rtudDevice, logLevel: "debug", extra: declared("beta", port: 5001))
@@ -204,16 +204,16 @@ import Testing
         let log = t.rtud.log
         #expect(log.contains("SIGHUP: socket beta: added") && log.contains("SIGHUP: socket alpha: removed"), "\(log)")
         #expect(log.contains("SIGHUP: daemon.log_level: info -> debug"), "\(log)")
-        let reloaded = try t.sockets()
+        let reloaded = try t.rtud.sockets()
         #expect(reloaded["alpha"] == nil && reloaded["beta"] != nil, "\(reloaded.keys)")
-        let rtus = try t.rtus()
+        let rtus = try t.rtud.rtus()
         #expect(rtus["alpha.out"] == nil && rtus["beta.out"] != nil, "\(rtus.keys.sorted())")
 
         // A file that does not parse is refused as a whole; nothing changes.
         try "[daemon]\nlog_level = = \"error\"\n".write(to: t.rtud.configURL, atomically: true, encoding: .utf8)
         kill(t.rtud.process.processIdentifier, SIGHUP)
         #expect(t.rtud.waitForLog("refused; configuration unchanged"), "\(t.rtud.log)")
-        #expect(try t.sockets().keys.sorted() == ["beta"])
+        #expect(try t.rtud.sockets().keys.sorted() == ["beta"])
         #expect(t.rtud.process.isRunning)
     }
 

@@ -73,36 +73,9 @@ final class DaemonTopology {
 
     // MARK: - Programs on rtud's side
 
-    /// rtuctl with this run's control socket (after the subcommand, where rtuctl takes it).
-    func ctl(_ args: [String], timeout: Double = 20) throws -> Harness.Output {
-        try host.exec([Harness.builtBinary("rtuctl")] + args + ["--control", controlPath], timeout: timeout)
-    }
-
-    /// `rtuctl ARGS --json`, which must succeed, parsed.
-    func ctlJSON(_ args: [String]) throws -> Any {
-        let r = try ctl(args + ["--json"])
-        guard r.ok else { throw HarnessError("rtuctl \(args.joined(separator: " ")): \(r.stderr)") }
-        guard let value = try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) else {
-            throw HarnessError("rtuctl \(args.joined(separator: " ")) --json printed no JSON: \(r.stdout)")
-        }
-        return value
-    }
-
-    /// The daemon's sockets, by name.
-    func sockets() throws -> [String: [String: Any]] {
-        let list = try ctlJSON(["socket", "list"]) as? [[String: Any]] ?? []
-        return Dictionary(list.map { ($0["name"] as? String ?? "", $0) }, uniquingKeysWith: { a, _ in a })
-    }
-
-    /// The daemon's RTUs, by name.
-    func rtus() throws -> [String: [String: Any]] {
-        let list = try ctlJSON(["rtus"]) as? [[String: Any]] ?? []
-        return Dictionary(list.map { ($0["name"] as? String ?? "", $0) }, uniquingKeysWith: { a, _ in a })
-    }
-
     /// The admitted utilisation of rtud's (only) RT core, as a fraction.
     func admitted() throws -> Double {
-        let status = try ctlJSON(["status"]) as? [String: Any] ?? [:]
+        let status = try rtud.ctlJSON(["status"]) as? [String: Any] ?? [:]
         let cores = status["cores"] as? [[String: Any]] ?? []
         guard cores.count == 1, let admitted = cores[0]["admitted"] as? NSNumber else {
             throw HarnessError("rtuctl status: expected one core: \(status)")
@@ -146,10 +119,42 @@ final class DaemonTopology {
     /// Where rtud dropped what it dropped: the sockets' counters and the
     /// interface's, for the message of a failed expectation.
     func drops() -> String {
-        let sockets = (try? ctl(["socket", "list"]).stdout) ?? "?"
-        let stats = (try? ctl(["stats"]).stdout) ?? "?"
+        let sockets = (try? rtud.ctl(["socket", "list"]).stdout) ?? "?"
+        let stats = (try? rtud.ctl(["stats"]).stdout) ?? "?"
         let lines = stats.split(separator: "\n").filter { $0.contains("drop") || $0.contains("full") }
         return "\(sockets)\n" + lines.joined(separator: "\n")
+    }
+}
+
+/// rtuctl against a running rtud: in its namespace, with its control socket.
+extension RtudProcess {
+    /// `rtuctl ARGS --control` this run's socket (after the subcommand, where
+    /// rtuctl takes it); as user nobody (uid 65534, no groups) when `asNobody`.
+    func ctl(_ args: [String], asNobody: Bool = false, timeout: Double = 20) throws -> Harness.Output {
+        let user = asNobody ? ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] : []
+        return try namespace.exec(user + [Harness.builtBinary("rtuctl")] + args + ["--control", controlPath], timeout: timeout)
+    }
+
+    /// `rtuctl ARGS --json`, which must succeed, parsed.
+    func ctlJSON(_ args: [String]) throws -> Any {
+        let r = try ctl(args + ["--json"])
+        guard r.ok else { throw HarnessError("rtuctl \(args.joined(separator: " ")): \(r.stderr)") }
+        guard let value = try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) else {
+            throw HarnessError("rtuctl \(args.joined(separator: " ")) --json printed no JSON: \(r.stdout)")
+        }
+        return value
+    }
+
+    /// The daemon's sockets, by name.
+    func sockets() throws -> [String: [String: Any]] {
+        let list = try ctlJSON(["socket", "list"]) as? [[String: Any]] ?? []
+        return Dictionary(list.map { ($0["name"] as? String ?? "", $0) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    /// The daemon's RTUs, by name.
+    func rtus() throws -> [String: [String: Any]] {
+        let list = try ctlJSON(["rtus"]) as? [[String: Any]] ?? []
+        return Dictionary(list.map { ($0["name"] as? String ?? "", $0) }, uniquingKeysWith: { a, _ in a })
     }
 }
 

@@ -36,6 +36,16 @@ enum Harness {
         URL(fileURLWithPath: rtudBinary).deletingLastPathComponent().appendingPathComponent(name).path
     }
 
+    /// Compiles a C client of rtud the way include/rtuclient.h tells a user
+    /// to: against that header and this build's librtuclient.so, warnings
+    /// as errors.
+    static func compileCClient(_ source: String, to program: String) throws {
+        let lib = URL(fileURLWithPath: rtudBinary).deletingLastPathComponent().path
+        let r = try run(["gcc", "-O2", "-Wall", "-Wextra", "-Werror", "-I", "\(packageRoot.path)/include", "-o", program, source,
+                         "-L", lib, "-lrtuclient", "-Wl,-rpath,\(lib)"], timeout: 60)
+        guard r.ok else { throw HarnessError("gcc \(source): \(r.stderr)") }
+    }
+
     struct Output {
         var status: Int32
         var stdout: String
@@ -168,6 +178,25 @@ final class Namespace {
     func close() {
         _ = try? Harness.run(["ip", "netns", "del", name])
     }
+
+    /// Two namespaces named after `first` and `second`, joined by a veth
+    /// (`veth(to:prefix:otherAddress:)`, `secondAddress` on the second's end);
+    /// when any step fails, what was made is deleted again.
+    static func pair(_ first: String, _ second: String, vethPrefix: String, secondAddress: String? = nil)
+        throws -> (first: Namespace, second: Namespace, devices: (first: String, second: String))
+    {
+        let a = try Namespace(first)
+        let b: Namespace
+        do { b = try Namespace(second) } catch { a.close(); throw error }
+        do {
+            let (mine, theirs) = try a.veth(to: b, prefix: vethPrefix, otherAddress: secondAddress)
+            return (a, b, (mine, theirs))
+        } catch {
+            a.close()
+            b.close()
+            throw error
+        }
+    }
 }
 
 /// The kernel's side of the UDP tests: bench/c/udptool (modes and output
@@ -215,6 +244,7 @@ struct HarnessError: Error, CustomStringConvertible {
 /// rtud running in a namespace with a config file; stopped with SIGTERM.
 final class RtudProcess {
     let process = Process()
+    let namespace: Namespace
     let logURL: URL
     let directory: URL
     /// The configuration file rtud reads (again on SIGHUP).
@@ -224,6 +254,7 @@ final class RtudProcess {
     /// `environment` replaces this process's environment for rtud (nil: inherited).
     init(namespace: Namespace, arguments: [String] = [], environment: [String: String]? = nil,
          config: (String) -> String) throws {
+        self.namespace = namespace
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("rtud-it-\(Harness.uniqueSuffix())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         configURL = directory.appendingPathComponent("rtud.toml")

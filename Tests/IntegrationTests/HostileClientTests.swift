@@ -53,7 +53,7 @@ import Wire
         #expect(rtu_sched_eventfd_ring(region.tx.dataDoorbell) >= 0)
 
         #expect(t.rtud.waitForLog("socket scribbler: closed: its client broke the shared ring"), "\(t.rtud.log)")
-        let stats = try t.ctlJSON(["stats"]) as? [String: Any] ?? [:]
+        let stats = try t.rtud.ctlJSON(["stats"]) as? [String: Any] ?? [:]
         #expect(int(stats["control"] as? [String: Any] ?? [:], "ring_violations") == 1, "\(stats["control"] ?? "no control group")")
 
         // The scribbler hears why, with its next request, and sees it in the region.
@@ -65,7 +65,7 @@ import Wire
         #expect(closed.count == 1 && closed.first?.0 == info.id && closed.first?.1 == .ringViolation, "\(connection.pendingNotifications)")
         #expect(closed.first?.2.contains("the socket is closed") == true, "\(closed)")
         #expect(region.closedByDaemon)
-        #expect(try t.sockets()["scribbler"] == nil)
+        #expect(try t.rtud.sockets()["scribbler"] == nil)
 
         // The other application lost nothing.
         let sent = sender.finish(timeout: 30)
@@ -126,9 +126,9 @@ import Wire
 
         // None of it disturbed the daemon; it counted the undecodable ones.
         guard case .status = try big.request(.status).0 else { throw HarnessError("status refused") }
-        let status = try t.ctl(["status"])
+        let status = try t.rtud.ctl(["status"])
         #expect(status.ok, "\(status.stderr)")
-        let stats = try t.ctlJSON(["stats"]) as? [String: Any] ?? [:]
+        let stats = try t.rtud.ctlJSON(["stats"]) as? [String: Any] ?? [:]
         #expect(int(stats["control"] as? [String: Any] ?? [:], "bad_messages") == 3, "\(stats["control"] ?? "none")")
         #expect(t.rtud.process.isRunning)
     }

@@ -15,24 +15,21 @@ final class UDPTopology {
     let kernelMAC: String
 
     init() throws {
-        let node = try Namespace("rtuud-node")
-        var peer: Namespace?
+        let (node, peer, devices) = try Namespace.pair("rtuud-node", "rtuud-peer", vethPrefix: "rtuu",
+                                                       secondAddress: "\(Self.kernelAddress)/24")
         do {
-            let p = try Namespace("rtuud-peer")
-            peer = p
-            (nodeDevice, kernelDevice) = try node.veth(to: p, prefix: "rtuu", otherAddress: "\(Self.kernelAddress)/24")
             // The kernel would leave UDP checksums for "hardware" to fill in
             // (veth passes them on partial), which an AF_PACKET reader sees as wrong.
-            try p.must(["ethtool", "-K", kernelDevice, "tx", "off"])
-            nodeMAC = try node.mac(of: nodeDevice)
-            kernelMAC = try p.mac(of: kernelDevice)
+            try peer.must(["ethtool", "-K", devices.second, "tx", "off"])
+            nodeMAC = try node.mac(of: devices.first)
+            kernelMAC = try peer.mac(of: devices.second)
         } catch {
             node.close()
-            peer?.close()
+            peer.close()
             throw error
         }
-        self.node = node
-        self.peer = peer!
+        (self.node, self.peer) = (node, peer)
+        (nodeDevice, kernelDevice) = devices
     }
 
     func close() {
