@@ -26,6 +26,8 @@ public enum DropReason: Int, CaseIterable, Sendable {
     case ipv4BadSource
     case ipv4NotForUs
     case ipv4UnknownProtocol
+    /// UDP or TCP that no socket wanted (the transport counts its own detail, e.g. `udp_no_socket`).
+    case ipv4NoListener
     // Reassembly (RFC 791 §3.2)
     case fragmentTooLarge
     case fragmentOverlap
@@ -64,6 +66,7 @@ public enum DropReason: Int, CaseIterable, Sendable {
         case .ipv4BadSource: "ipv4_bad_source"
         case .ipv4NotForUs: "ipv4_not_for_us"
         case .ipv4UnknownProtocol: "ipv4_unknown_protocol"
+        case .ipv4NoListener: "ipv4_no_listener"
         case .fragmentTooLarge: "fragment_too_large"
         case .fragmentOverlap: "fragment_overlap"
         case .fragmentEvicted: "fragment_evicted"

@@ -283,10 +283,10 @@ public final class Interface {
                 counters.count(.ipv4Delivered)
                 return
             }
+            counters.drop(.ipv4NoListener)
             if packet.protocol == .udp {
                 sendUnreachable(.portUnreachable, about: packet, payload: payload, now: now)
             }
-            counters.drop(.ipv4UnknownProtocol)
         default:
             counters.drop(.ipv4UnknownProtocol)
             sendUnreachable(.protocolUnreachable, about: packet, payload: payload, now: now)

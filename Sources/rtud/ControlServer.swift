@@ -38,6 +38,10 @@ final class DaemonSocket {
     let persistent: Bool
     /// The client attached to it, at most one (its rings are single-producer single-consumer).
     weak var holder: ClientSession?
+    /// The connection that created it, when not persistent: it counts the
+    /// socket in its `held` set (and its limit) until the socket goes, even
+    /// unattached or deleted by another client.
+    weak var creator: ClientSession?
 
     /// The node socket's id and name (the spec's name, else the node's "udpN").
     var id: UInt32 { UInt32(udp.id) }
@@ -428,7 +432,10 @@ final class ControlServer {
         let socket = DaemonSocket(spec: spec, udp: udp, region: region, ownerUID: owner, persistent: spec.persistent || declared)
         sockets[socket.id] = socket
         if let name = spec.name { byName[name] = socket.id }
-        if let client, !socket.persistent { client.held.insert(socket.id) }
+        if let client, !socket.persistent {
+            client.held.insert(socket.id)
+            socket.creator = client
+        }
         counters.socketsCreated += 1
         daemon.log.debug("socket \(socket.name) (#\(socket.id)) bound to \(udp.local.map { "\($0)" } ?? "?")\(reservation.map { ", reserved \($0)" } ?? "")\(spec.vc.map { ", on VC \($0)" } ?? "")")
         return socket
@@ -466,6 +473,7 @@ final class ControlServer {
             sockets[socket.id] = nil
             if byName[socket.name] == socket.id { byName[socket.name] = nil }
             counters.socketsClosed += 1
+            socket.creator?.held.remove(socket.id)
             if let holder = socket.holder {
                 holder.held.remove(socket.id)
                 if let (code, message) = notify { reply(holder, .socketClosed(id: socket.id, code, message), id: 0) }

@@ -1,3 +1,4 @@
+import Control
 import Foundation
 import RTUClient
 import SharedRings
@@ -88,5 +89,26 @@ import Wire
         batched.close()
         out.close()
         #expect(try t.rtud.sockets().isEmpty)
+    }
+
+    /// A socket a connection created (not persistent, never attached) counts
+    /// against that connection's `max_sockets_per_client` only while it
+    /// exists: when another client deletes it, its creator may create again.
+    @Test func aSocketDeletedByAnotherClientNoLongerCountsForItsCreator() throws {
+        guard Harness.requireRoot("rtud with a per-client socket limit") else { return }
+        let t = try DaemonTopology(config: { DaemonTopology.config(device: $0, extra: "[limits]\nmax_sockets_per_client = 1\n") })
+        defer { t.close() }
+        let creator = try RTUClient(controlPath: t.controlPath, client: "creator")
+        let other = try RTUClient(controlPath: t.controlPath, client: "other")
+        func spec(_ name: String, _ port: Int) -> SocketSpec {
+            SocketSpec(proto: .udp, name: name, bind: SocketAddress("\(DaemonTopology.rtudAddress):\(port)")!, connect: nil,
+                       reserve: nil, persistent: false, attach: false)
+        }
+        _ = try creator.createSocket(spec("first", 5201))
+        #expect(throws: RTUClientError.self, "the limit of one socket holds") { _ = try creator.createSocket(spec("second", 5202)) }
+        try other.delete("first")
+        #expect(try creator.sockets().isEmpty)
+        let second = try creator.createSocket(spec("second", 5202))
+        #expect(second.name == "second")
     }
 }

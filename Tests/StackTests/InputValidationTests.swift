@@ -61,6 +61,8 @@ import Wire
         (.ipv4ZeroTTL, { f in f[22] = 0; InputValidationTests.refill(&f) }),
         (.ipv4BadSource, { f in f[26] = 0xE0; InputValidationTests.refill(&f) }),
         (.ipv4UnknownProtocol, { f in f[23] = 0x84; InputValidationTests.refill(&f) }),
+        // UDP to a port no socket has (5001): no listener, not an unknown protocol.
+        (.ipv4NoListener, { f in f[36] = 0x13; f[37] = 0x89 }),
     ] as [(DropReason, @Sendable (inout [UInt8]) -> Void)])
     func malformedIsDroppedAndCounted(_ reason: DropReason, _ damage: @Sendable (inout [UInt8]) -> Void) throws {
         let (h, t) = try host()

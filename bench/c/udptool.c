@@ -41,9 +41,11 @@
 //         W (default 100) unrecorded round trips, then N recorded ones; one datagram in
 //         flight; a timeout (default 1000 ms) counts one loss and moves on.
 //   flood --ifname DEV --src-mac MAC --dst-mac MAC --src IP:PORT --dst IP:PORT --size BYTES
-//         [--count N] [--seconds S] [--rate PPS] [--ports K] [--stream ID]
+//         [--count N] [--seconds S] [--rate PPS] [--burst K] [--ports K] [--stream ID]
 //         Ethernet/IPv4/UDP frames through an AF_PACKET TPACKET_V2 TX ring with
 //         PACKET_QDISC_BYPASS; --ports K cycles the destination port over dst..dst+K-1.
+//         --rate with --burst K releases K frames at a time, every K / PPS seconds, so a
+//         high rate sleeps between bursts instead of spinning.
 //         Refuses to run in the initial network namespace.
 // Destinations (and flood's source) must lie in 198.18.0.0/15 or 127.0.0.0/8
 // (shared/TESTING.md); echo does not answer other sources.
@@ -199,7 +201,7 @@ static const struct { const char *name; unsigned allowed, required; } modes[] = 
     [M_RTT] = {"rtt", BIT(O_DST) | BIT(O_BIND) | BIT(O_SIZE) | BIT(O_COUNT) | BIT(O_TIMEOUT) | BIT(O_WARMUP),
                BIT(O_DST) | BIT(O_SIZE) | BIT(O_COUNT)},
     [M_FLOOD] = {"flood", BIT(O_IFNAME) | BIT(O_SRCMAC) | BIT(O_DSTMAC) | BIT(O_SRC) | BIT(O_DST) | BIT(O_SIZE)
-                 | BIT(O_COUNT) | BIT(O_SECONDS) | BIT(O_RATE) | BIT(O_PORTS) | BIT(O_STREAM),
+                 | BIT(O_COUNT) | BIT(O_SECONDS) | BIT(O_RATE) | BIT(O_BURST) | BIT(O_PORTS) | BIT(O_STREAM),
                  BIT(O_IFNAME) | BIT(O_SRCMAC) | BIT(O_DSTMAC) | BIT(O_SRC) | BIT(O_DST) | BIT(O_SIZE)},
 };
 
@@ -214,7 +216,8 @@ static const char usage_text[] =
     "  rtt   --dst IP:PORT [--bind IP:PORT] --size BYTES --count N [--timeout-ms MS] [--warmup W]\n"
     "        [--fifo PRIO] [--cpu N]\n"
     "  flood --ifname DEV --src-mac MAC --dst-mac MAC --src IP:PORT --dst IP:PORT --size BYTES\n"
-    "        [--count N] [--seconds S] [--rate PPS] [--ports K] [--stream ID] [--fifo PRIO] [--cpu N]\n"
+    "        [--count N] [--seconds S] [--rate PPS] [--burst K] [--ports K] [--stream ID] [--fifo PRIO]\n"
+    "        [--cpu N]\n"
     "Addresses: destinations in 198.18.0.0/15 or 127.0.0.0/8. Payload format: see the top of udptool.c.\n";
 
 static _Noreturn void usage_error(const char *fmt, ...) {
@@ -1048,10 +1051,12 @@ static int mode_flood(const struct opts *o) {
         if (t >= deadline) break;
         uint64_t upto = limit;
         if (period > 0) {
-            uint64_t due = (uint64_t)((long double)(t - t0) / period) + 1;  // frames scheduled at or before t
+            // Frames are due K at a time (--burst K): frame n at floor(n / K) * K periods.
+            uint64_t k = (uint64_t)o->burst;
+            uint64_t due = ((uint64_t)((long double)(t - t0) / (period * k)) + 1) * k;  // frames due at or before t
             if (due < upto) upto = due;
             if (queued >= upto) {
-                uint64_t next = t0 + (uint64_t)llroundl((long double)queued * period);
+                uint64_t next = t0 + (uint64_t)llroundl((long double)(queued / k * k) * period);
                 wait_until(next < deadline ? next : deadline);
                 continue;
             }
