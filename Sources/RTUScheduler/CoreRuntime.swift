@@ -155,11 +155,7 @@ final class CoreRuntime: @unchecked Sendable {
                 } else {
                     // A watched descriptor: its trigger is kept alive by the
                     // runtime's registry until this core applied its removal.
-                    // Bit 0 marks the one-shot descriptor (`RTUTrigger.token`).
-                    let pointer = UnsafeRawPointer(bitPattern: UInt(token & ~1))!
-                    Unmanaged<RTUTrigger>.fromOpaque(pointer)._withUnsafeGuaranteedRef {
-                        $0.markFromDispatcher(oneShot: token & 1 != 0)
-                    }
+                    RTUTrigger.markFromDispatcher(token: token)
                 }
             }
         } else {

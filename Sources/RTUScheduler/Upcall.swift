@@ -240,7 +240,7 @@ public final class RTUTrigger: @unchecked Sendable {
     /// Dispatcher side: an event the dispatcher itself observed (a watched
     /// descriptor became readable while it waited), so no eventfd write.
     /// `oneShot`: the descriptor was the one-shot one, disabled from now on.
-    @usableFromInline func markFromDispatcher(oneShot: Bool) {
+    private func markFromDispatcher(oneShot: Bool) {
         if oneShot { disarmed.store(true, ordering: .relaxed) }
         if !pending.exchange(true, ordering: .sequentiallyConsistent) {
             doorbell.mark(slot.load(ordering: .sequentiallyConsistent))
@@ -252,6 +252,17 @@ public final class RTUTrigger: @unchecked Sendable {
     /// set for the one-shot descriptor (an object's address is 16-aligned).
     func token(oneShot: Bool) -> UInt64 {
         UInt64(UInt(bitPattern: Unmanaged.passUnretained(self).toOpaque())) | (oneShot ? 1 : 0)
+    }
+
+    /// Dispatcher side: the event of the watched descriptor whose epoll data
+    /// is `token` (the inverse of `token(oneShot:)`). The trigger must still
+    /// be alive: the runtime's registry keeps it until its core has applied
+    /// the RTU's removal.
+    static func markFromDispatcher(token: UInt64) {
+        let pointer = UnsafeRawPointer(bitPattern: UInt(token & ~1))!
+        Unmanaged<RTUTrigger>.fromOpaque(pointer)._withUnsafeGuaranteedRef {
+            $0.markFromDispatcher(oneShot: token & 1 != 0)
+        }
     }
 
     /// Dispatcher side: whether the one-shot descriptor waits to be enabled again.
