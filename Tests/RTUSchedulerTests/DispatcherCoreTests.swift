@@ -298,6 +298,7 @@ import Testing
         #expect(h.step() == .ran(new.id, bestEffort: true))
         #expect(newRuns == 1)
         #expect(h.core.count == 1)
+        #expect(h.core.slots.count == 1)          // the new entry took the removed one's index
         #expect(h.core.priorityOrder == [new.id])
     }
 
