@@ -17,36 +17,34 @@ struct ProcessMemory: Codable {
     var pssFile = 0
     var pssShmem = 0
 
+    /// Each figure with its key in /proc/PID/status, then those of smaps_rollup.
+    private static let statusKeys: [(String, WritableKeyPath<ProcessMemory, Int>)] =
+        [("VmRSS", \.rss), ("RssAnon", \.rssAnon), ("RssFile", \.rssFile), ("RssShmem", \.rssShmem), ("VmLck", \.locked)]
+    private static let rollupKeys: [(String, WritableKeyPath<ProcessMemory, Int>)] =
+        [("Pss", \.pss), ("Pss_Anon", \.pssAnon), ("Pss_File", \.pssFile), ("Pss_Shmem", \.pssShmem)]
+
     static func read(pid: Int32) -> ProcessMemory? {
         guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
         var m = ProcessMemory()
         let fields = kilobytes(status)
-        m.rss = fields["VmRSS"] ?? 0
-        m.rssAnon = fields["RssAnon"] ?? 0
-        m.rssFile = fields["RssFile"] ?? 0
-        m.rssShmem = fields["RssShmem"] ?? 0
-        m.locked = fields["VmLck"] ?? 0
+        for (key, figure) in statusKeys { m[keyPath: figure] = fields[key] ?? 0 }
         if let rollup = try? String(contentsOfFile: "/proc/\(pid)/smaps_rollup", encoding: .utf8) {
             let r = kilobytes(rollup)
-            m.pss = r["Pss"] ?? 0
-            m.pssAnon = r["Pss_Anon"] ?? 0
-            m.pssFile = r["Pss_File"] ?? 0
-            m.pssShmem = r["Pss_Shmem"] ?? 0
+            for (key, figure) in rollupKeys { m[keyPath: figure] = r[key] ?? 0 }
         }
         return m
     }
 
-    static func - (a: ProcessMemory, b: ProcessMemory) -> ProcessMemory {
-        ProcessMemory(rss: a.rss - b.rss, rssAnon: a.rssAnon - b.rssAnon, rssFile: a.rssFile - b.rssFile,
-                      rssShmem: a.rssShmem - b.rssShmem, locked: a.locked - b.locked, pss: a.pss - b.pss,
-                      pssAnon: a.pssAnon - b.pssAnon, pssFile: a.pssFile - b.pssFile, pssShmem: a.pssShmem - b.pssShmem)
+    /// Every figure of `a` combined with the same of `b`.
+    private static func combine(_ a: ProcessMemory, _ b: ProcessMemory, _ op: (Int, Int) -> Int) -> ProcessMemory {
+        var m = a
+        for (_, figure) in statusKeys + rollupKeys { m[keyPath: figure] = op(a[keyPath: figure], b[keyPath: figure]) }
+        return m
     }
 
-    static func + (a: ProcessMemory, b: ProcessMemory) -> ProcessMemory {
-        ProcessMemory(rss: a.rss + b.rss, rssAnon: a.rssAnon + b.rssAnon, rssFile: a.rssFile + b.rssFile,
-                      rssShmem: a.rssShmem + b.rssShmem, locked: a.locked + b.locked, pss: a.pss + b.pss,
-                      pssAnon: a.pssAnon + b.pssAnon, pssFile: a.pssFile + b.pssFile, pssShmem: a.pssShmem + b.pssShmem)
-    }
+    static func - (a: ProcessMemory, b: ProcessMemory) -> ProcessMemory { combine(a, b, -) }
+
+    static func + (a: ProcessMemory, b: ProcessMemory) -> ProcessMemory { combine(a, b, +) }
 }
 
 /// "Key:   123 kB" lines of a /proc file, as key → KiB.

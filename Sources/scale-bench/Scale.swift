@@ -281,22 +281,25 @@ struct ScaleResults: Codable {
         row("measure", "1 socket", "\(grouped(sockets + 1)) idle sockets", "while opening them", "1 socket again, after closing them")
         row("---", "---:", "---:", "---:", "---:")
         if let a = windows["before"], let b = windows["open"] {
-            let c = creation
-            row("dispatcher CPU per second, idle", micros(a.dispatcherCPUPerSecond), micros(b.dispatcherCPUPerSecond),
-                c.map { micros($0.dispatcherCPUPerSecond) } ?? "", "")
-            row("reserved 1 ms RTU: releases run", grouped(Int(a.releases)), grouped(Int(b.releases)), c.map { grouped(Int($0.releases)) } ?? "", "")
-            row("lateness p50", micros(a.latenessP50), micros(b.latenessP50), c.map { micros($0.latenessP50) } ?? "", "")
-            row("lateness p99", micros(a.latenessP99), micros(b.latenessP99), c.map { micros($0.latenessP99) } ?? "", "")
-            row("lateness max", micros(a.latenessMax), micros(b.latenessMax), c.map { micros($0.latenessMax) } ?? "", "")
-            row("deadline misses", grouped(Int(a.misses)), grouped(Int(b.misses)), c.map { grouped(Int($0.misses)) } ?? "", "")
+            /// One measure of the idle windows; the creation window's in the third column.
+            func measure(_ label: String, _ cell: (WindowResult) -> String) {
+                row(label, cell(a), cell(b), creation.map(cell) ?? "", "")
+            }
+            measure("dispatcher CPU per second, idle") { micros($0.dispatcherCPUPerSecond) }
+            measure("reserved 1 ms RTU: releases run") { grouped(Int($0.releases)) }
+            measure("lateness p50") { micros($0.latenessP50) }
+            measure("lateness p99") { micros($0.latenessP99) }
+            measure("lateness max") { micros($0.latenessMax) }
+            measure("deadline misses") { grouped(Int($0.misses)) }
         }
         if let a = echo["before"], let b = echo["open"] {
-            let c = echo["closed"]
-            row("64 B echo through one socket, datagrams/s (median of 3)", grouped(a.rate), grouped(b.rate), "",
-                c.map { grouped($0.rate) } ?? "")
-            row("dispatcher CPU per echoed datagram", micros(a.dispatcherCPUPerDatagram), micros(b.dispatcherCPUPerDatagram), "",
-                c.map { micros($0.dispatcherCPUPerDatagram) } ?? "")
-            row("echoed / sent", "\(a.received) / \(a.sent)", "\(b.received) / \(b.sent)", "", c.map { "\($0.received) / \($0.sent)" } ?? "")
+            /// One measure of the echo runs; the run after closing in the last column.
+            func measure(_ label: String, _ cell: (EchoResult) -> String) {
+                row(label, cell(a), cell(b), "", echo["closed"].map(cell) ?? "")
+            }
+            measure("64 B echo through one socket, datagrams/s (median of 3)") { grouped($0.rate) }
+            measure("dispatcher CPU per echoed datagram") { micros($0.dispatcherCPUPerDatagram) }
+            measure("echoed / sent") { "\($0.received) / \($0.sent)" }
         }
         return out.joined(separator: "\n")
     }
