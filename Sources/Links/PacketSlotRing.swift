@@ -70,9 +70,7 @@ struct PacketSlotRing {
         }
         pool.endTake(take)
         self.index = index
-        batch.admitReceived(n, counters: &counters)
-        counters.rxTruncated &+= dropped
-        counters.rxDropped &+= dropped
+        batch.admitReceived(n, truncated: dropped, counters: &counters)
         return n
     }
 

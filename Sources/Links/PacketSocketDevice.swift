@@ -205,6 +205,7 @@ public final class PacketSocketDevice: LinkDevice {
         var framesLeft = self.framesLeft
         var frame = self.frame
         var n = 0
+        var truncated: UInt64 = 0
         let room = Swift.min(limit, batch.capacity &- batch.count)
         // Handles go straight into the batch's storage; its count is set once.
         let slots = batch.storage + batch.count
@@ -233,17 +234,14 @@ public final class PacketSocketDevice: LinkDevice {
             // batch or the pool: each frame uses at most one slot and one entry.
             let run = Swift.min(Int(framesLeft), room &- n, take.top)
             let end = Self.copyRun(frame.unsafelyUnwrapped, count: run, into: slots + n, take: take, maxCopy: maxCopy)
-            if end.truncated != 0 {
-                _counters.rxTruncated &+= end.truncated
-                _counters.rxDropped &+= end.truncated
-            }
+            truncated &+= end.truncated
             n = end.next - slots
             take.end = end.freeEnd
             framesLeft &-= UInt32(truncatingIfNeeded: run)
             frame = end.frame
         }
         pool.endTake(take)
-        batch.admitReceived(n, counters: &_counters)
+        batch.admitReceived(n, truncated: truncated, counters: &_counters)
         // Hand a fully read block back at once rather than on the next call,
         // so the kernel has the whole ring while we process this batch.
         if framesLeft == 0, frame != nil {
@@ -338,18 +336,21 @@ public final class PacketSocketDevice: LinkDevice {
 }
 
 extension FrameBatch {
-    /// Ends a ring walk that wrote `n` handles after the batch's last one:
-    /// they join the batch and count as received frames and bytes. The bytes
-    /// are summed here rather than in the walk, which keeps a register free
-    /// there.
+    /// Ends a ring walk (either kind) that wrote `n` handles after the
+    /// batch's last one and dropped `truncated` frames (`BulkTake.copyFrame`):
+    /// the handles join the batch and count as received frames and bytes,
+    /// the drops as truncated. The bytes are summed here rather than in the
+    /// walk, which keeps a register free there.
     @inline(__always)
-    func admitReceived(_ n: Int, counters: inout LinkCounters) {
+    func admitReceived(_ n: Int, truncated: UInt64, counters: inout LinkCounters) {
         let added = storage + count
         var bytes: UInt64 = 0
         for i in 0 ..< n { bytes &+= UInt64(truncatingIfNeeded: added[i].length) }
         setCount(count &+ n)
         counters.rxFrames &+= UInt64(n)
         counters.rxBytes &+= bytes
+        counters.rxTruncated &+= truncated
+        counters.rxDropped &+= truncated
     }
 }
 
