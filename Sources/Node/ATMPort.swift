@@ -42,7 +42,7 @@ extension ATMAdaptor: ATMPortAdaptor {
 final class ATMCounterBoard: @unchecked Sendable {
     /// Names in the board's order (the `Node.counters()` names).
     static let names: [String] = atmEvents.map { "atm_" + $0.name } + atmDrops.map { "atm_drop_" + $0.name }
-        + linkNames.map { "link_" + $0 } + (linkNames + carrierOnlyNames).map { "carrier_" + $0 }
+        + linkCounterFields.map { "link_" + $0.name } + carrierCounterFields.map { "carrier_" + $0.name }
 
     private let values: UnsafeMutablePointer<UInt64>
 
@@ -62,15 +62,9 @@ final class ATMCounterBoard: @unchecked Sendable {
         }
         for e in atmEvents { put(adaptor.count(e)) }
         for r in atmDrops { put(adaptor.count(r)) }
-        // In the order of `linkNames`, then `carrierOnlyNames`.
-        func link(_ c: LinkCounters) {
-            put(c.rxFrames); put(c.rxBytes); put(c.txFrames); put(c.txBytes); put(c.rxDropped); put(c.txDropped)
-        }
-        link(adaptor.counters)
-        let c = adaptor.carrierCounters
-        link(c)
-        put(c.rxNoBuffer); put(c.rxTruncated); put(c.rxKernelDropped); put(c.txOversize); put(c.txErrors)
-        put(c.txWouldBlock)
+        let link = adaptor.counters, carrier = adaptor.carrierCounters
+        for f in linkCounterFields { put(f.value(link)) }
+        for f in carrierCounterFields { put(f.value(carrier)) }
     }
 
     /// Any thread: (name, value) of every counter.
@@ -81,11 +75,20 @@ final class ATMCounterBoard: @unchecked Sendable {
 
 private let atmEvents = ATMEvent.allCases
 private let atmDrops = ATMDropReason.allCases
-/// The `LinkCounters` fields published for the adaptor's stack side and
-/// for its carrier; the carrier's drop reasons besides.
-private let linkNames = ["rx_frames", "rx_bytes", "tx_frames", "tx_bytes", "rx_dropped", "tx_dropped"]
-private let carrierOnlyNames = ["rx_no_buffer", "rx_truncated", "rx_kernel_dropped", "tx_oversize", "tx_errors",
-                                "tx_would_block"]
+
+/// The `LinkCounters` fields `Node.counters()` reports for a port's link as
+/// `link_NAME` (an ATM adaptor's stack side as well): one list, from which
+/// the board's names and what it publishes are both taken.
+let linkCounterFields: [(name: String, value: (LinkCounters) -> UInt64)] = [
+    ("rx_frames", { $0.rxFrames }), ("rx_bytes", { $0.rxBytes }), ("tx_frames", { $0.txFrames }),
+    ("tx_bytes", { $0.txBytes }), ("rx_dropped", { $0.rxDropped }), ("tx_dropped", { $0.txDropped }),
+]
+/// An ATM adaptor's carrier's fields (`carrier_NAME`): those and its drop reasons.
+private let carrierCounterFields: [(name: String, value: (LinkCounters) -> UInt64)] = linkCounterFields + [
+    ("rx_no_buffer", { $0.rxNoBuffer }), ("rx_truncated", { $0.rxTruncated }),
+    ("rx_kernel_dropped", { $0.rxKernelDropped }), ("tx_oversize", { $0.txOversize }), ("tx_errors", { $0.txErrors }),
+    ("tx_would_block", { $0.txWouldBlock }),
+]
 
 /// `NAME.atm`: runs the adaptor's cell clock (cells into carrier frames,
 /// frames to the carrier). Reactive: the port's flush releases it when it

@@ -226,9 +226,7 @@ public final class Node: @unchecked Sendable {
                 // added: its flush and its poll of the adaptor read what this
                 // sets (`releaseATMIfDue`), which the command ring then hands over.
                 if let atm = port.atm {
-                    let cells = Int64(atm.catchUpCells)
-                    let frames = (cells + Int64(atm.cellsPerFrame) - 1) / Int64(atm.cellsPerFrame)
-                    let budget = c.atmFrameCost + cells * c.atmCellCost + frames * c.atmFrameCost
+                    let budget = c.atmFrameCost + cellWork(Int64(atm.catchUpCells), atm)
                     // Its own signals are its timer (`releaseATMIfDue`): served
                     // in the slack they would poll the cell clock until due.
                     let handle = try runtime.add(RTUSpec(name: "\(port.name).atm", owner: "rtud", period: c.atmPeriod,
@@ -268,9 +266,15 @@ public final class Node: @unchecked Sendable {
         let batch = Int64(frames)
         guard let atm = port.atm else { return batch * c.demuxCost.cost(port.interface.configuration.mtu) }
         let cells = Self.lineCells(in: c.linkPeriod)
-        let frames = (cells + Int64(atm.cellsPerFrame) - 1) / Int64(atm.cellsPerFrame)
-        return batch * c.demuxCost.fixed + cells * c.atmCellCost + frames * c.atmFrameCost
-            + (c.demuxCost.perKilobyte * cells * 48 + 1023) / 1024
+        return batch * c.demuxCost.fixed + cellWork(cells, atm) + (c.demuxCost.perKilobyte * cells * 48 + 1023) / 1024
+    }
+
+    /// The CPU time of `cells` cells segmented or reassembled by `atm` and
+    /// of the carrier frames they fill (`cellsPerFrame` to a frame, the last
+    /// one partly): what `NAME.atm` and an ATM port's `NAME.link` spend per cell.
+    private func cellWork(_ cells: Int64, _ atm: any ATMPortAdaptor) -> Nanoseconds {
+        let perFrame = Int64(atm.cellsPerFrame)
+        return cells * configuration.atmCellCost + (cells + perFrame - 1) / perFrame * configuration.atmFrameCost
     }
 
     /// The budget of `batch` frames through the interface's own input; on an
@@ -733,9 +737,7 @@ public final class Node: @unchecked Sendable {
                 all = board.snapshot
             } else {
                 let link = port.device.counters
-                all = [("link_rx_frames", link.rxFrames), ("link_rx_bytes", link.rxBytes),
-                       ("link_tx_frames", link.txFrames), ("link_tx_bytes", link.txBytes),
-                       ("link_rx_dropped", link.rxDropped), ("link_tx_dropped", link.txDropped)]
+                all = linkCounterFields.map { ("link_" + $0.name, $0.value(link)) }
             }
             all += [("device_errors", port.deviceErrors.load(ordering: .relaxed)),
                     ("transmit_dropped_device_error", port.transmitDropped.load(ordering: .relaxed))]
