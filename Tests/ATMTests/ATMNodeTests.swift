@@ -67,6 +67,18 @@ import Wire
         return intact
     }
 
+    /// The `LinkCounters` an ATM port reports as `link_NAME` (the adaptor's
+    /// stack side) and `carrier_NAME`, the carrier adding its drop reasons.
+    static let linkFields: [(String, KeyPath<LinkCounters, UInt64>)] = [
+        ("rx_frames", \.rxFrames), ("rx_bytes", \.rxBytes), ("tx_frames", \.txFrames), ("tx_bytes", \.txBytes),
+        ("rx_dropped", \.rxDropped), ("tx_dropped", \.txDropped),
+    ]
+    static let carrierOnlyFields: [(String, KeyPath<LinkCounters, UInt64>)] = [
+        ("rx_no_buffer", \.rxNoBuffer), ("rx_truncated", \.rxTruncated), ("rx_kernel_dropped", \.rxKernelDropped),
+        ("tx_oversize", \.txOversize), ("tx_errors", \.txErrors), ("tx_would_block", \.txWouldBlock),
+    ]
+
+    /// `name`'s value in `node`'s counters (which leave out zeros).
     static func counter(_ node: Node, _ name: String) -> UInt64 {
         node.counters().first?.1.first { $0.0 == name }?.1 ?? 0
     }
@@ -97,6 +109,18 @@ import Wire
             #expect(Self.counter(node, "atm_rx_pdus") >= UInt64(sizes.count))
             #expect(Self.counter(node, "carrier_tx_frames") > 0 && Self.counter(node, "link_rx_frames") > 0)
             #expect(!(node.counters().first?.1.contains { $0.0.hasPrefix("atm_drop_rx") } ?? true))
+            // Each one is what the adaptor and its carrier counted (published as the node stopped).
+            let adaptor = try #require(node.ports[0].device as? ATMAdaptor<SocketPairLink>)
+            for e in ATMEvent.allCases { #expect(Self.counter(node, "atm_" + e.name) == adaptor.count(e), "atm_\(e.name)") }
+            for r in ATMDropReason.allCases {
+                #expect(Self.counter(node, "atm_drop_" + r.name) == adaptor.count(r), "atm_drop_\(r.name)")
+            }
+            for (name, field) in Self.linkFields {
+                #expect(Self.counter(node, "link_" + name) == adaptor.counters[keyPath: field], "link_\(name)")
+            }
+            for (name, field) in Self.linkFields + Self.carrierOnlyFields {
+                #expect(Self.counter(node, "carrier_" + name) == adaptor.carrier.counters[keyPath: field], "carrier_\(name)")
+            }
         }
         #expect(p.a.runtime.entries().contains { $0.stats.name == "atma.atm" })
     }
