@@ -20,7 +20,10 @@ import Testing
             [#"rtud.toml:6: interface[0].rx_ring = "v1": expected one of "v2", "v3""#])
     }
 
-    @Test func printedOnlyForAFPacket() {
+    @Test func printedOnlyForAFPacket() throws {
         #expect(!RtudConfig.defaults.renderTOML().contains("rx_ring"))
+        // An af_packet interface prints it even when left out (the default, v2).
+        let packetDefault = try RtudConfig.parse(text: interface(packet), cpuCount: 2)
+        #expect(packetDefault.renderTOML().contains("rx_ring = \"v2\""))
     }
 }

@@ -104,11 +104,15 @@ import Wire
             SocketSpec(proto: .udp, name: name, bind: SocketAddress("\(DaemonTopology.rtudAddress):\(port)")!, connect: nil,
                        reserve: nil, persistent: false, attach: false)
         }
+        // The refusal is the per-connection limit's, not some other reason.
+        let overLimit = RTUClientError.refused(.limitExceeded, "this connection holds 1 sockets ([limits] max_sockets_per_client)")
         _ = try creator.createSocket(spec("first", 5201))
-        #expect(throws: RTUClientError.self, "the limit of one socket holds") { _ = try creator.createSocket(spec("second", 5202)) }
+        #expect(throws: overLimit) { _ = try creator.createSocket(spec("second", 5202)) }
         try other.delete("first")
         #expect(try creator.sockets().isEmpty)
         let second = try creator.createSocket(spec("second", 5202))
         #expect(second.name == "second")
+        // The socket it has now counts as the first did.
+        #expect(throws: overLimit) { _ = try creator.createSocket(spec("third", 5203)) }
     }
 }
