@@ -1056,7 +1056,8 @@ static int mode_flood(const struct opts *o) {
             uint64_t due = ((uint64_t)((long double)(t - t0) / (period * k)) + 1) * k;  // frames due at or before t
             if (due < upto) upto = due;
             if (queued >= upto) {
-                uint64_t next = t0 + (uint64_t)llroundl((long double)(queued / k * k) * period);
+                // Here queued == due, a multiple of K: the next burst starts at frame `queued`.
+                uint64_t next = t0 + (uint64_t)llroundl((long double)queued * period);
                 wait_until(next < deadline ? next : deadline);
                 continue;
             }
