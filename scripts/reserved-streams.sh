@@ -225,6 +225,8 @@ for stack in $stacks; do
 done
 
 PYTHONPATH=scripts /usr/bin/python3 - "$work" "$plot" "${labels[@]}" -- "${streams[@]}" <<'EOF'
+import json
+import os
 import sys
 from benchdata import last_json, pyplot
 work, plot = sys.argv[1], sys.argv[2]
@@ -251,33 +253,29 @@ for l in labels:
     line += f" {(sum(iv) / (len(iv) / 4) / 1000 if iv else 0):>6.0f}k |"
     print(line)
 def lost(label):
-    """Datagrams of the three reserved streams lost so far, by where: (app, stack, link)."""
-    drops, app, stack = {}, 0, 0
-    try:
-        for line in open(f"{work}/{label}.drops"):
-            k, v = line.split()
-            drops[k] = int(v)
-    except OSError:
+    """Datagrams of the three reserved streams lost so far, by where: (app, stack, link);
+    None when the run's snapshot left no counters."""
+    base, app, stack = f"{work}/{label}", 0, 0
+    if not os.path.exists(f"{base}.drops"):
         return None
+    link = int(open(f"{base}.drops").read().split()[1])   # "link_ring N", written by snapshot
     ports = {int(s.split(":")[1]) for s in streams}
-    link = drops.get("link_ring", 0)
-    try:   # kernel sockets: /proc/net/udp gives each socket's local address:port (hex) and its drops last
-        for row in open(f"{work}/{label}.udp").readlines()[1:]:
+    if os.path.exists(f"{base}.udp"):   # kernel sockets: /proc/net/udp, each socket's local address:port (hex), its drops last
+        for row in open(f"{base}.udp").readlines()[1:]:
             f = row.split()
             if int(f[1].split(":")[1], 16) in ports:
                 app += int(f[-1])
-    except OSError:
-        import json
-        try:
-            socks = json.load(open(f"{work}/{label}.sockets.json"))
-            stats = json.load(open(f"{work}/{label}.stats.json"))
-        except (OSError, ValueError):
-            return None
-        for sk in socks:
-            if int(sk["local"].rsplit(":", 1)[1]) in ports:
-                app += sk["counters"].get("dropped_ring_full", 0)
-                stack += sk["counters"].get("dropped_channel_full", 0)
-        link += sum(v.get("link_rx_dropped", 0) for v in stats.values() if isinstance(v, dict))
+        return app, stack, link
+    try:
+        socks = json.load(open(f"{base}.sockets.json"))
+        stats = json.load(open(f"{base}.stats.json"))
+    except (OSError, ValueError):
+        return None
+    for sk in socks:
+        if int(sk["local"].rsplit(":", 1)[1]) in ports:
+            app += sk["counters"].get("dropped_ring_full", 0)
+            stack += sk["counters"].get("dropped_channel_full", 0)
+    link += sum(v.get("link_rx_dropped", 0) for v in stats.values() if isinstance(v, dict))
     return app, stack, link
 print()
 print(f"{'stack, load':>16} | where the reserved streams' datagrams were lost, up to 1 s before the end")
