@@ -416,8 +416,12 @@ public final class Node: @unchecked Sendable {
     /// Reserves `reservation` for `socket` (bound first), replacing its
     /// best-effort service or an earlier reservation. Atomic: when admission
     /// refuses, the socket keeps what it had, and the error says why.
+    /// Once started, it returns when the core has dropped the socket's
+    /// previous RTUs: a best-effort output RTU left there a moment longer
+    /// would send what the application queues next unpaced (seen as a burst
+    /// over the reserved rate in NodeTests.testReservedOutputNeverExceedsItsRate).
     public func reserve(_ socket: UDPSocket, _ reservation: UDPReservation) throws(NodeError) {
-        try control.withLock { (s: inout ControlState) throws(NodeError) in
+        let started = try control.withLock { (s: inout ControlState) throws(NodeError) -> Bool in
             guard let record = s.sockets[socket.id] else { throw .closed }
             guard let port = record.port else { throw .notBound }
             // The plan first: it validates the reservation (a message size
@@ -425,7 +429,9 @@ public final class Node: @unchecked Sendable {
             let plan = try self.plan(reservation, for: record, port: port)
             if let vc = record.vc { try Self.checkContract(plan, reservation, vc: vc, port: port) }
             try addRTUs(record, port: port, reservation: reservation, plan: plan)
+            return s.started
         }
+        if started { runtime.waitUntilApplied() }
     }
 
     // MARK: - ATM VCs
